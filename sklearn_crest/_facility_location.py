@@ -1,0 +1,612 @@
+"""Facility-location coreset selection: similarity kernels, budgets, greedy and weights.
+
+This module is the one selection engine of the package. ``CoresetSelector``,
+``CoresetTrainer`` and ``CrestClassifier`` all call :func:`select_coreset`.
+
+The facility-location function of a selection ``S`` over a ground set ``V`` is
+
+    F(S) = sum_{i in V} max_{j in S} s_ij
+
+with a non-negative similarity ``s``. Greedy maximisation gives the usual
+(1 - 1/e) guarantee. The weight of a selected element is the size of its cluster:
+the number of ground-set points whose most similar selected element it is (CRAIG,
+Mirzasoleiman et al. 2020; CREST, Yang et al. 2023).
+
+Everything here is a plain function on arrays: no estimator state.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+__all__ = [
+    "CoresetResult",
+    "allocate_budget",
+    "pairwise_similarity",
+    "greedy_facility_location",
+    "assign_to_selection",
+    "select_coreset",
+    "select_in_ground_sets",
+]
+
+METRICS = ("euclidean", "cosine")
+OPTIMIZERS = ("lazy", "naive", "stochastic")
+CLASS_BALANCES = ("proportional", "balanced")
+
+# A dense float32 kernel of one block may take this many bytes. 512 MiB is a
+# 11,585-point block: the CREST per-class blocks (a few hundred points) are far
+# below it, and a 60,000-point ground set is split into 6 blocks (see Notes of
+# select_coreset).
+DEFAULT_MAX_KERNEL_BYTES = 512 * 2**20
+
+# Rows of a similarity block computed at once when points are assigned to the
+# nearest selected element; bounds that temporary to about 64 MiB.
+_ASSIGN_CHUNK_ELEMENTS = 16 * 2**20
+
+
+@dataclass(frozen=True)
+class CoresetResult:
+    """What a facility-location selection returns.
+
+    Attributes
+    ----------
+    indices : ndarray of shape (k,), dtype int64
+        Selected rows of the input, in greedy order within each class and block;
+        classes appear in sorted label order.
+    weights : ndarray of shape (k,), dtype float64
+        Cluster sizes: how many points of the ground set (the class, when labels
+        are given) have the element as their most similar selected element.
+        Within each class they sum to the class size.
+    gains : ndarray of shape (k,), dtype float64
+        The marginal gain of each element when the greedy picked it.
+    """
+
+    indices: np.ndarray
+    weights: np.ndarray
+    gains: np.ndarray
+
+
+def allocate_budget(class_sizes, budget, class_balance="proportional"):
+    """Split an exact total budget over classes by largest remainder.
+
+    Parameters
+    ----------
+    class_sizes : array-like of int
+        Number of points in each class.
+    budget : int
+        Total number of points to select, at most ``sum(class_sizes)``.
+    class_balance : {"proportional", "balanced"}
+        Shares proportional to class sizes, or equal shares.
+
+    Returns
+    -------
+    quotas : ndarray of int64
+        Per-class quotas that sum to ``budget`` exactly, each at most its class
+        size. What a small class cannot take goes to the others, in proportion to
+        their shares. Ties in the remainders go to the lower class index.
+    """
+    sizes = np.asarray(class_sizes, dtype=np.int64)
+    budget = int(budget)
+    if class_balance not in CLASS_BALANCES:
+        raise ValueError(
+            f"class_balance must be one of {CLASS_BALANCES}, got {class_balance!r}."
+        )
+    if budget < 0:
+        raise ValueError(f"The budget must be non-negative, got {budget}.")
+    if budget > sizes.sum():
+        raise ValueError(
+            f"A budget of {budget} points exceeds the {int(sizes.sum())} points "
+            "available; lower the coreset size."
+        )
+    quotas = np.zeros_like(sizes)
+    remaining = budget
+    while remaining > 0:
+        open_classes = np.flatnonzero(quotas < sizes)
+        capacity = sizes[open_classes] - quotas[open_classes]
+        if class_balance == "proportional":
+            share_weights = sizes[open_classes].astype(np.float64)
+        else:
+            share_weights = np.ones(open_classes.size)
+        shares = remaining * share_weights / share_weights.sum()
+        saturated = shares >= capacity
+        if saturated.any():
+            # Fill the classes that cannot take their share, then split what is
+            # left over the others in the next round.
+            quotas[open_classes[saturated]] += capacity[saturated]
+            remaining -= int(capacity[saturated].sum())
+            continue
+        floors = np.floor(shares).astype(np.int64)
+        quotas[open_classes] += floors
+        left = remaining - int(floors.sum())
+        order = np.argsort(-(shares - floors), kind="stable")
+        quotas[open_classes[order[:left]]] += 1
+        remaining = 0
+    return quotas
+
+
+def _as_float_tensor(features):
+    """Float32 torch view of numpy or torch features, on their device."""
+    if isinstance(features, torch.Tensor):
+        tensor = features.detach()
+        if tensor.dtype != torch.float32:
+            tensor = tensor.float()
+        return tensor
+    array = np.ascontiguousarray(features, dtype=np.float32)
+    return torch.from_numpy(array)
+
+
+def pairwise_similarity(A, B, metric="euclidean", n_features=None):
+    """Similarity between the rows of two float32 tensors.
+
+    Parameters
+    ----------
+    A, B : torch.Tensor of shape (n_a, d) and (n_b, d)
+    metric : {"euclidean", "cosine"}
+        ``euclidean`` is ``exp(-||a - b|| / d)``, the kernel of the authors'
+        code (submodlib's "euclidean"); ``cosine`` is ``(1 + cos(a, b)) / 2``,
+        shifted into [0, 1] because facility location needs non-negative
+        similarities.
+    n_features : int, optional
+        The ``d`` of the euclidean kernel; defaults to the number of columns.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_a, n_b), float32
+    """
+    if metric == "euclidean":
+        scale = float(n_features or A.shape[1] or 1)
+        # The Gram trick runs as one matrix product; the in-place chain keeps a
+        # single (n_a, n_b) buffer, which is what bounds the memory.
+        out = torch.addmm((B * B).sum(1)[None, :], A, B.T, beta=1.0, alpha=-2.0)
+        out.add_((A * A).sum(1)[:, None]).clamp_(min=0.0).sqrt_()
+        return out.mul_(-1.0 / scale).exp_()
+    if metric == "cosine":
+        A_unit = A / A.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        B_unit = B / B.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return (A_unit @ B_unit.T).add_(1.0).mul_(0.5).clamp_(0.0, 1.0)
+    raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
+
+
+def _self_similarity(features, metric, n_features=None):
+    """Dense (n, n) similarity of a point set with itself, as a numpy array."""
+    sim = pairwise_similarity(features, features, metric, n_features)
+    # Rounding in the Gram trick leaves s_ii slightly below 1; a point is
+    # exactly as similar to itself as possible.
+    sim.fill_diagonal_(1.0)
+    return sim.cpu().numpy()
+
+
+def _gains(similarity, rows, covered):
+    """Exact marginal gains of the candidates ``rows`` given the coverage.
+
+    ``similarity`` is symmetric, so a candidate's column is its row, and rows are
+    contiguous. Every optimizer computes gains through this function, so equal
+    candidates get bit-identical gains whichever optimizer asks.
+    """
+    block = similarity[rows] - covered
+    np.maximum(block, 0.0, out=block)
+    return block.sum(axis=1, dtype=np.float64)
+
+
+def greedy_facility_location(similarity, budget, *, optimizer="lazy", epsilon=0.1,
+                             random_state=None):
+    """Greedy facility location on a dense symmetric similarity matrix.
+
+    Parameters
+    ----------
+    similarity : ndarray of shape (n, n)
+        Non-negative, symmetric similarities (the ground set is the candidate set).
+    budget : int
+        Number of elements to select, ``0 <= budget <= n``. Exactly ``budget``
+        elements are returned, also when gains reach zero.
+    optimizer : {"lazy", "naive", "stochastic"}
+        ``lazy`` is the exact lazy greedy (Minoux): it returns the same selection
+        as ``naive`` but re-evaluates only the candidates whose stale upper bound
+        could still win. ``stochastic`` (Mirzasoleiman et al. 2015) evaluates a
+        random sample of ``(n / budget) * log(1 / epsilon)`` candidates per step.
+    epsilon : float
+        Accuracy of the stochastic greedy, in (0, 1).
+    random_state : int, RandomState or None
+        Only used by the stochastic greedy.
+
+    Returns
+    -------
+    selected : ndarray of int64, shape (budget,)
+        Local indices in greedy order.
+    gains : ndarray of float64, shape (budget,)
+        Marginal gain of each selected element.
+    assignment : ndarray of int64, shape (n,)
+        Position in ``selected`` of each point's most similar selected element
+        (ties go to the earlier selected element).
+    """
+    similarity = np.asarray(similarity)
+    n = similarity.shape[0]
+    budget = int(budget)
+    if not 0 <= budget <= n:
+        raise ValueError(f"budget must be in [0, {n}], got {budget}.")
+    selected = np.empty(budget, dtype=np.int64)
+    gains = np.empty(budget, dtype=np.float64)
+    assignment = np.zeros(n, dtype=np.int64)
+    if budget == 0:
+        return selected, gains, assignment
+    covered = np.zeros(n, dtype=similarity.dtype)
+
+    def commit(step, index, gain):
+        selected[step] = index
+        gains[step] = gain
+        row = similarity[index]
+        improved = row > covered
+        assignment[improved] = step
+        covered[improved] = row[improved]
+
+    if optimizer == "naive":
+        available = np.ones(n, dtype=bool)
+        for step in range(budget):
+            step_gains = _gains(similarity, slice(None), covered)
+            step_gains[~available] = -np.inf
+            best = int(np.argmax(step_gains))
+            available[best] = False
+            commit(step, best, step_gains[best])
+    elif optimizer == "lazy":
+        _lazy_greedy(similarity, budget, covered, commit)
+    elif optimizer == "stochastic":
+        if not 0.0 < epsilon < 1.0:
+            raise ValueError(f"epsilon must be in (0, 1), got {epsilon}.")
+        rng = check_random_state(random_state)
+        sample_size = max(1, math.ceil(n / budget * math.log(1.0 / epsilon)))
+        available = np.ones(n, dtype=bool)
+        for step in range(budget):
+            pool = np.flatnonzero(available)
+            if pool.size > sample_size:
+                pool = rng.choice(pool, size=sample_size, replace=False)
+            pool_gains = _gains(similarity, pool, covered)
+            position = int(np.argmax(pool_gains))
+            best = int(pool[position])
+            available[best] = False
+            commit(step, best, pool_gains[position])
+    else:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}.")
+    return selected, gains, assignment
+
+
+def _lazy_greedy(similarity, budget, covered, commit):
+    """Exact lazy greedy that re-evaluates stale candidates in small batches.
+
+    Marginal gains only shrink as the selection grows (submodularity), so a gain
+    computed at an earlier step is an upper bound. Each step re-evaluates the
+    ``batch`` candidates with the largest bounds in one vectorised call and
+    accepts the best of them once its exact gain is at least every bound outside
+    the batch; otherwise the next batch is drawn. A batch, not a heap, keeps the
+    Python overhead per step constant, which is what matters for CREST's
+    thousands of tiny selections. ``commit`` records a choice and raises
+    ``covered`` in place.
+    """
+    n = similarity.shape[0]
+    bounds = _gains(similarity, slice(None), covered)
+    # Bounds of this step's fresh candidates are exact gains.
+    fresh = np.ones(n, dtype=bool)
+    # About 16k similarities per batch: large enough to amortise the call
+    # overhead, small enough that few evaluations are wasted per step.
+    batch = int(min(n, max(8, 2**14 // max(n, 1))))
+    for step in range(budget):
+        while True:
+            if batch >= n:
+                top = np.arange(n)
+                threshold = -np.inf
+            else:
+                top = np.argpartition(-bounds, batch - 1)[:batch]
+                threshold = bounds[top].min()
+            stale = top[~fresh[top]]
+            if stale.size:
+                bounds[stale] = _gains(similarity, stale, covered)
+                fresh[stale] = True
+            top_bounds = bounds[top]
+            best_value = top_bounds.max()
+            # Lowest index among equal gains, as the naive argmax would pick.
+            best = int(top[top_bounds == best_value].min())
+            if best_value >= threshold:
+                break
+        commit(step, best, best_value)
+        bounds[best] = -np.inf
+        fresh[:] = False
+        fresh[best] = True  # its -inf bound is final
+
+
+def assign_to_selection(features, selected, metric="euclidean", n_features=None):
+    """Nearest selected element of every point, computed in memory-bounded chunks.
+
+    Parameters
+    ----------
+    features : torch.Tensor of shape (n, d), float32
+    selected : ndarray of int64
+        Rows of ``features`` that form the selection.
+    metric : {"euclidean", "cosine"}
+    n_features : int, optional
+        The ``d`` of the euclidean kernel.
+
+    Returns
+    -------
+    assignment : ndarray of int64, shape (n,)
+        Position in ``selected`` of each point's most similar selected element.
+    coverage : ndarray of float64, shape (n,)
+        That largest similarity; its sum is the facility-location objective.
+    """
+    n = features.shape[0]
+    centers = features[torch.as_tensor(selected, device=features.device)]
+    chunk = max(1, _ASSIGN_CHUNK_ELEMENTS // max(len(selected), 1))
+    assignment = np.empty(n, dtype=np.int64)
+    coverage = np.empty(n, dtype=np.float64)
+    for start in range(0, n, chunk):
+        block = pairwise_similarity(features[start:start + chunk], centers, metric,
+                                    n_features)
+        best, position = block.max(dim=1)
+        assignment[start:start + chunk] = position.cpu().numpy()
+        coverage[start:start + chunk] = best.cpu().numpy()
+    return assignment, coverage
+
+
+# Ground sets up to this size are solved together by one vectorised naive greedy
+# over a padded (groups, m, m) kernel: at CREST's scale (tens of classes and
+# random subsets of a few dozen points each) per-call Python overhead, not
+# arithmetic, is what a per-group lazy greedy would spend its time on.
+_BATCHED_MAX_SIZE = 256
+
+
+def _batched_naive_greedy(similarity, valid, quotas):
+    """Naive greedy on many small ground sets at once.
+
+    Parameters
+    ----------
+    similarity : ndarray of shape (G, m, m)
+        Kernels padded with zeros; padded rows and columns are zero.
+    valid : ndarray of bool, shape (G, m)
+        Which rows are real points.
+    quotas : ndarray of int, shape (G,)
+        Budget of each ground set.
+
+    Returns
+    -------
+    list of (selected, weights, gains) per ground set.
+    """
+    n_groups, m, _ = similarity.shape
+    group_index = np.arange(n_groups)
+    covered = np.zeros((n_groups, m), dtype=similarity.dtype)
+    assignment = np.zeros((n_groups, m), dtype=np.int64)
+    available = valid.copy()
+    n_steps = int(quotas.max(initial=0))
+    selected = np.zeros((n_groups, n_steps), dtype=np.int64)
+    gains = np.zeros((n_groups, n_steps), dtype=np.float64)
+    block = np.empty_like(similarity)
+    for step in range(n_steps):
+        np.subtract(similarity, covered[:, None, :], out=block)
+        np.maximum(block, 0.0, out=block)
+        step_gains = block.sum(axis=2, dtype=np.float64)
+        step_gains[~available] = -np.inf
+        best = step_gains.argmax(axis=1)
+        active = step < quotas
+        rows = similarity[group_index, best]
+        improved = (rows > covered) & active[:, None]
+        assignment[improved] = step
+        np.copyto(covered, rows, where=improved)
+        selected[:, step] = best
+        gains[:, step] = step_gains[group_index, best]
+        available[group_index[active], best[active]] = False
+    results = []
+    for g in range(n_groups):
+        quota = int(quotas[g])
+        weights = np.bincount(assignment[g, valid[g]], minlength=quota)
+        results.append((selected[g, :quota].copy(), weights.astype(np.float64),
+                        gains[g, :quota].copy()))
+    return results
+
+
+def _batched_small_ground_sets(tensor, groups, metric):
+    """Kernels of small ground sets, padded into one (G, m, m) array."""
+    n_features = tensor.shape[1]
+    m = max(len(g) for g in groups)
+    padded = np.zeros((len(groups), m), dtype=np.int64)
+    valid = np.zeros((len(groups), m), dtype=bool)
+    for row, group in enumerate(groups):
+        padded[row, :len(group)] = group
+        valid[row, :len(group)] = True
+    points = tensor[torch.as_tensor(padded, device=tensor.device)]
+    if metric == "euclidean":
+        squared = (points * points).sum(2)
+        sim = torch.baddbmm(squared[:, None, :], points, points.transpose(1, 2),
+                            beta=1.0, alpha=-2.0)
+        sim.add_(squared[:, :, None]).clamp_(min=0.0).sqrt_()
+        sim.mul_(-1.0 / max(n_features, 1)).exp_()
+    elif metric == "cosine":
+        unit = points / points.norm(dim=2, keepdim=True).clamp_min(1e-12)
+        sim = torch.bmm(unit, unit.transpose(1, 2)).add_(1.0).mul_(0.5)
+        sim.clamp_(0.0, 1.0)
+    else:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
+    sim.diagonal(dim1=1, dim2=2).fill_(1.0)
+    sim = sim.cpu().numpy()
+    mask = valid[:, :, None] & valid[:, None, :]
+    sim[~mask] = 0.0
+    return sim, valid
+
+
+def _select_in_ground_set(features, budget, metric, optimizer, epsilon, rng,
+                          max_block):
+    """Select ``budget`` rows of one ground set (one class, or all points)."""
+    n = features.shape[0]
+    d = features.shape[1]
+    if budget == 0:
+        return (np.empty(0, np.int64), np.empty(0, np.float64),
+                np.empty(0, np.float64))
+    if n <= max_block:
+        similarity = _self_similarity(features, metric, d)
+        local, gains, assignment = greedy_facility_location(
+            similarity, budget, optimizer=optimizer, epsilon=epsilon, random_state=rng)
+        weights = np.bincount(assignment, minlength=budget).astype(np.float64)
+        return local, weights, gains
+    # Too large for one dense kernel: a random partition into blocks that fit,
+    # greedy in each with a proportional share of the budget (the first round of
+    # GreeDi, Mirzasoleiman et al. 2013), then weights from the nearest selected
+    # element over the whole ground set.
+    n_blocks = math.ceil(n / max_block)
+    permutation = rng.permutation(n)
+    blocks = np.array_split(permutation, n_blocks)
+    quotas = allocate_budget([len(b) for b in blocks], budget, "proportional")
+    local_parts, gain_parts = [], []
+    for block, quota in zip(blocks, quotas):
+        block_index = torch.as_tensor(block, device=features.device)
+        similarity = _self_similarity(features[block_index], metric, d)
+        chosen, gains, _ = greedy_facility_location(
+            similarity, int(quota), optimizer=optimizer, epsilon=epsilon,
+            random_state=rng)
+        del similarity
+        local_parts.append(block[chosen])
+        gain_parts.append(gains)
+    local = np.concatenate(local_parts)
+    assignment, _ = assign_to_selection(features, local, metric, d)
+    weights = np.bincount(assignment, minlength=local.size).astype(np.float64)
+    return local, weights, np.concatenate(gain_parts)
+
+
+def select_in_ground_sets(features, groups, quotas, *, metric="euclidean",
+                          optimizer="lazy", epsilon=0.1, random_state=None,
+                          max_kernel_bytes=DEFAULT_MAX_KERNEL_BYTES):
+    """Facility location on each ground set ``groups[i]`` with budget ``quotas[i]``.
+
+    Parameters
+    ----------
+    features : ndarray or torch.Tensor of shape (n, d)
+    groups : list of ndarray of int64
+        Row indices of each ground set (they may overlap).
+    quotas : sequence of int
+        Budget of each ground set, at most its size.
+    metric, optimizer, epsilon, random_state, max_kernel_bytes
+        As in :func:`select_coreset`.
+
+    Returns
+    -------
+    list of (indices, weights, gains)
+        One triple per ground set, with indices into ``features``, in greedy
+        order; weights are cluster sizes within the ground set.
+
+    Notes
+    -----
+    Small ground sets (CREST's per-class parts of random subsets) share one
+    batched greedy, which makes the same choices as the lazy greedy; the others
+    are solved one by one.
+    """
+    tensor = _as_float_tensor(features)
+    rng = check_random_state(random_state)
+    max_block = max(1, int(math.isqrt(int(max_kernel_bytes) // 4)))
+    results = [None] * len(groups)
+    small = [i for i, (g, q) in enumerate(zip(groups, quotas))
+             if q > 0 and len(g) <= _BATCHED_MAX_SIZE and optimizer != "stochastic"]
+    if small:
+        sim, valid = _batched_small_ground_sets(tensor, [groups[i] for i in small],
+                                                metric)
+        solved = _batched_naive_greedy(sim, valid,
+                                       np.array([quotas[i] for i in small]))
+        for i, (local, weights, gains) in zip(small, solved):
+            results[i] = (groups[i][local], weights, gains)
+    for i, (group, quota) in enumerate(zip(groups, quotas)):
+        if results[i] is not None:
+            continue
+        group_features = tensor[torch.as_tensor(group, device=tensor.device)]
+        local, weights, gains = _select_in_ground_set(
+            group_features, int(quota), metric, optimizer, epsilon, rng, max_block)
+        results[i] = (group[local], weights, gains)
+    return results
+
+
+def select_coreset(features, budget, *, labels=None, metric="euclidean",
+                   class_balance="proportional", optimizer="lazy", epsilon=0.1,
+                   random_state=None, max_kernel_bytes=DEFAULT_MAX_KERNEL_BYTES,
+                   class_budgets=None):
+    """Facility-location coreset of ``features``, per class when labels are given.
+
+    Parameters
+    ----------
+    features : ndarray or torch.Tensor of shape (n, d)
+        Finite features; a torch tensor stays on its device for the kernels.
+    budget : int
+        Exact total number of points to select. Ignored when ``class_budgets``
+        is given.
+    labels : array-like of shape (n,), optional
+        Class of each point. Each class is its own ground set, and the budget is
+        split over classes by :func:`allocate_budget`.
+    metric : {"euclidean", "cosine"}
+        Similarity, see :func:`pairwise_similarity`.
+    class_balance : {"proportional", "balanced"}
+        How the budget is split over classes.
+    optimizer : {"lazy", "naive", "stochastic"}
+        See :func:`greedy_facility_location`.
+    epsilon : float
+        Accuracy of the stochastic greedy.
+    random_state : int, RandomState or None
+        Seeds the stochastic greedy and the block partition of large classes.
+    max_kernel_bytes : int
+        Largest dense float32 kernel built at once; larger classes are split
+        into random blocks that fit.
+    class_budgets : array-like of int, optional
+        Per-class quotas in the order of ``np.unique(labels)``, used instead of
+        ``budget`` and ``class_balance``.
+
+    Returns
+    -------
+    CoresetResult
+
+    Notes
+    -----
+    Memory stays below ``max_kernel_bytes`` plus the features and a 64 MiB
+    assignment buffer, whatever ``n``. Within a block the selection is exactly
+    the greedy one; across blocks it is the partitioned greedy, whose objective
+    is typically within a few per mille of the single-block greedy (see
+    ``benchmarks/RESULTS.md``).
+    """
+    tensor = _as_float_tensor(features)
+    if tensor.ndim != 2:
+        raise ValueError(f"features must be 2-D, got shape {tuple(tensor.shape)}.")
+    n = tensor.shape[0]
+    rng = check_random_state(random_state)
+    if labels is None:
+        groups = [np.arange(n)]
+        quotas = np.array([budget if class_budgets is None else
+                           int(np.sum(class_budgets))])
+        if quotas[0] > n:
+            raise ValueError(
+                f"A budget of {int(quotas[0])} points exceeds the {n} points "
+                "available; lower the coreset size.")
+    else:
+        labels = np.asarray(labels)
+        if labels.shape[0] != n:
+            raise ValueError(
+                f"labels has {labels.shape[0]} entries but features has {n} rows.")
+        _, encoded = np.unique(labels, return_inverse=True)
+        order = np.argsort(encoded, kind="stable")
+        boundaries = np.flatnonzero(np.diff(encoded[order])) + 1
+        groups = np.split(order, boundaries)
+        sizes = [len(g) for g in groups]
+        if class_budgets is None:
+            quotas = allocate_budget(sizes, budget, class_balance)
+        else:
+            quotas = np.asarray(class_budgets, dtype=np.int64)
+            if quotas.shape != (len(groups),) or (quotas < 0).any() or (
+                    quotas > sizes).any():
+                raise ValueError(
+                    "class_budgets must hold one count per class, each between 0 "
+                    f"and the class size {sizes}; got {quotas.tolist()}.")
+    solved = select_in_ground_sets(
+        tensor, groups, quotas, metric=metric, optimizer=optimizer, epsilon=epsilon,
+        random_state=rng, max_kernel_bytes=max_kernel_bytes)
+    index_parts = [indices for indices, _, _ in solved]
+    weight_parts = [weights for _, weights, _ in solved]
+    gain_parts = [gains for _, _, gains in solved]
+    return CoresetResult(
+        indices=np.concatenate(index_parts).astype(np.int64),
+        weights=np.concatenate(weight_parts),
+        gains=np.concatenate(gain_parts),
+    )
