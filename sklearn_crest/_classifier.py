@@ -1,0 +1,526 @@
+"""CrestClassifier: skorch's NeuralNetClassifier trained on CREST coresets.
+
+The estimator only wires skorch's extension points to the CREST schedule
+(``_schedule.py``): ``get_iterator`` serves the schedule's batches,
+``get_loss`` applies the coreset weights, ``on_epoch_end`` records the
+schedule's figures in ``history``. ``fit_loop`` and ``run_single_epoch`` are
+skorch's own, so callbacks, history, checkpoints and ``partial_fit`` work as
+for any skorch net. On top of skorch it behaves like a scikit-learn classifier:
+input validation, float32 casting, label encoding and ``random_state``.
+"""
+
+import contextlib
+import inspect
+import numbers
+
+import numpy as np
+import torch
+from skorch import NeuralNet, NeuralNetClassifier
+from skorch.dataset import ValidSplit
+from skorch.utils import is_dataset, to_tensor
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from torch.utils.data import DataLoader
+
+from ._data import IndexedData, SlicingIterator, _dataset_labels, _in_memory_tensors
+from ._schedule import CrestSchedule
+
+# The CREST hyperparameters, with their defaults (the authors' defaults, with
+# min_train_frac standing in for their absolute min_train_size).
+CREST_PARAMS = {
+    "selection": "crest",
+    "train_frac": 0.1,
+    "random_subset_size": 0.01,
+    "num_minibatch_coreset": 5,
+    "check_interval": 1,
+    "check_thresh_factor": 0.1,
+    "interval_mul": 1.0,
+    "batch_num_mul": 5,
+    "drop_learned": False,
+    "watch_interval": 5,
+    "drop_interval": 20,
+    "drop_thresh": 0.1,
+    "min_train_frac": 0.8,
+    "selection_metric": "euclidean",
+    "check_sample_size": 128,
+}
+
+
+class CrestClassifier(NeuralNetClassifier):
+    """A skorch neural-network classifier trained with CREST coresets.
+
+    During ``fit``, each training step uses one weighted mini-batch coreset,
+    chosen by facility location on last-layer gradient proxies from a random
+    subset of the training set. A quadratic model of the loss decides when the
+    coresets are re-selected, the check interval adapts to the curvature, and
+    learned examples can be dropped. An epoch has
+    ``ceil(train_frac * n / batch_size)`` steps, so training costs about
+    ``train_frac`` of full-data training. ``selection="random"`` and
+    ``selection="full"`` run the same code with uniform random batches at the
+    same budget, or with ordinary full epochs, for fair comparisons.
+
+    Every skorch feature keeps working (``module__*``, ``optimizer__*``,
+    ``lr``, ``max_epochs``, ``batch_size``, ``callbacks``, ``history``,
+    ``device``, ``warm_start``, ``partial_fit``, ``save_params``/``load_params``,
+    pickling). Only the CREST parameters are documented here; see
+    :class:`skorch.classifier.NeuralNetClassifier` for the others.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance
+        Must return logits (the default criterion is
+        :class:`torch.nn.CrossEntropyLoss`). If the module class takes an
+        ``n_classes`` argument that is not set with ``module__n_classes``, it
+        is filled with the number of classes found in ``y``; for 2-D input, an
+        ``n_features`` argument is filled likewise with the number of columns.
+    criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
+        Built with ``reduction="none"`` (unless ``criterion__reduction`` says
+        otherwise): the per-example losses are weighted by the coreset weights.
+    selection : {"crest", "random", "full"}, default="crest"
+        ``"crest"``: CREST coresets. ``"random"``: uniform random batches at the
+        same step budget. ``"full"``: ordinary full-data epochs.
+    train_frac : float in (0, 1], default=0.1
+        Fraction of the full-data step count: every epoch has
+        ``ceil(train_frac * n / batch_size)`` steps (``crest`` and ``random``).
+    random_subset_size : float in (0, 1], default=0.01
+        Size of each random subset as a fraction of the training set. Subsets
+        are class-balanced: each class contributes
+        ``ceil(random_subset_size * n / n_classes)`` examples (capped at what
+        the class has). Where that gives fewer than ``2 * batch_size`` examples,
+        the subsets grow to that (capped at the pool) and a warning says so.
+    num_minibatch_coreset : int, default=5
+        Number of random subsets, hence of mini-batch coresets, at the first
+        selection; later selections adapt it (``batch_num_mul``).
+    check_interval : int, default=1
+        Steps between checks of the quadratic model until the second
+        selection; later selections adapt it (``interval_mul``).
+    check_thresh_factor : float, default=0.1
+        Re-select when the checked loss and the quadratic model's prediction
+        differ by more than this fraction of the loss. Smaller values mean more
+        selections. Tune it per dataset and model.
+    interval_mul : float, default=1.0
+        The check interval becomes
+        ``ceil(first_curvature / curvature * interval_mul)``.
+    batch_num_mul : float, default=5
+        The number of coresets becomes
+        ``min(check_interval * batch_num_mul, steps_per_epoch)``.
+    drop_learned : bool, default=False
+        Drop learned examples (all recorded losses at most ``drop_thresh``)
+        from the pool that random subsets are drawn from.
+    watch_interval : int, default=5
+        Epochs of per-example losses kept to decide what is learned.
+    drop_interval : int, default=20
+        Try dropping in epochs ``e`` with ``(e + 1) % drop_interval == 0``.
+    drop_thresh : float, default=0.1
+        Loss at or below which an example counts as learned.
+    min_train_frac : float in (0, 1], default=0.8
+        The pool never shrinks below this fraction of the training set.
+    selection_metric : {"euclidean", "cosine"}, default="euclidean"
+        Similarity of gradient proxies for facility location.
+    check_sample_size : int, default=128
+        Examples of the random subsets (a fixed sample per selection) on which
+        each check measures the loss. The authors' check measures all
+        ``num_minibatch_coreset`` subsets at each check, which dominated the
+        fit time; a fixed sample keeps the check's cost to a fraction of a
+        training step.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the module's initialisation, dropout, the batches, the random
+        subsets and the Hutchinson probes. With an int, two fits on the same
+        data give the same model on CPU.
+    train_split : callable or None, default=ValidSplit(5, stratified=True)
+        skorch's internal validation split.
+    **kwargs
+        Any other skorch ``NeuralNet`` argument.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The original class labels; ``predict`` returns these.
+    n_features_in_ : int
+        Number of features (columns) seen during fit, for array input.
+    feature_names_in_ : ndarray
+        Column names seen during fit, when X is a DataFrame with string names.
+    schedule_ : CrestSchedule
+        The selection state: pool, coresets, quadratic model, intervals.
+    history_ : skorch History
+        Per epoch, skorch's entries plus ``n_selections``, ``n_checks``,
+        ``n_steps``, ``selection_s``, ``check_s``, ``pool_size``,
+        ``coreset_size`` and ``selected_loss`` (mean loss of the selected
+        examples at selection time; NaN in epochs without a selection).
+
+    Notes
+    -----
+    Labels are encoded to ``0..n_classes-1`` for training. skorch's internal
+    datasets therefore hold encoded labels, and ``predict`` on a torch
+    ``Dataset`` returns class indices, so that skorch's ``valid_acc`` and a
+    user's ``EpochScoring("accuracy")`` compare like with like. A ``Dataset``
+    passed to ``fit`` must itself yield integer labels ``0..n_classes-1``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_crest import CrestClassifier
+    >>> class MLP(torch.nn.Module):
+    ...     def __init__(self, n_features, n_classes):
+    ...         super().__init__()
+    ...         self.net = torch.nn.Sequential(torch.nn.Linear(n_features, 64),
+    ...                                        torch.nn.ReLU(),
+    ...                                        torch.nn.Linear(64, n_classes))
+    ...     def forward(self, X):
+    ...         return self.net(X)
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = CrestClassifier(MLP, train_frac=0.2, max_epochs=5, lr=0.1,
+    ...                       batch_size=32, random_subset_size=0.1,
+    ...                       train_split=None, verbose=0, random_state=0)
+    >>> clf.fit(X / 16.0, y).history[-1, "n_steps"]
+    12
+    """
+
+    _parameter_constraints: dict = {
+        "selection": [StrOptions({"crest", "random", "full"})],
+        "train_frac": [Interval(numbers.Real, 0, 1, closed="right")],
+        "random_subset_size": [Interval(numbers.Real, 0, 1, closed="right")],
+        "num_minibatch_coreset": [Interval(numbers.Integral, 1, None, closed="left")],
+        "check_interval": [Interval(numbers.Integral, 1, None, closed="left")],
+        "check_thresh_factor": [Interval(numbers.Real, 0, None, closed="left")],
+        "interval_mul": [Interval(numbers.Real, 0, None, closed="neither")],
+        "batch_num_mul": [Interval(numbers.Real, 0, None, closed="neither")],
+        "drop_learned": ["boolean"],
+        "watch_interval": [Interval(numbers.Integral, 1, None, closed="left")],
+        "drop_interval": [Interval(numbers.Integral, 1, None, closed="left")],
+        "drop_thresh": [Interval(numbers.Real, 0, None, closed="left")],
+        "min_train_frac": [Interval(numbers.Real, 0, 1, closed="right")],
+        "selection_metric": [StrOptions({"euclidean", "cosine"})],
+        "check_sample_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        module,
+        *args,
+        criterion=torch.nn.CrossEntropyLoss,
+        train_split=ValidSplit(5, stratified=True),
+        selection="crest",
+        train_frac=0.1,
+        random_subset_size=0.01,
+        num_minibatch_coreset=5,
+        check_interval=1,
+        check_thresh_factor=0.1,
+        interval_mul=1.0,
+        batch_num_mul=5,
+        drop_learned=False,
+        watch_interval=5,
+        drop_interval=20,
+        drop_thresh=0.1,
+        min_train_frac=0.8,
+        selection_metric="euclidean",
+        check_sample_size=128,
+        random_state=None,
+        **kwargs,
+    ):
+        super().__init__(module, *args, criterion=criterion,
+                         train_split=train_split, **kwargs)
+        self.selection = selection
+        self.train_frac = train_frac
+        self.random_subset_size = random_subset_size
+        self.num_minibatch_coreset = num_minibatch_coreset
+        self.check_interval = check_interval
+        self.check_thresh_factor = check_thresh_factor
+        self.interval_mul = interval_mul
+        self.batch_num_mul = batch_num_mul
+        self.drop_learned = drop_learned
+        self.watch_interval = watch_interval
+        self.drop_interval = drop_interval
+        self.drop_thresh = drop_thresh
+        self.min_train_frac = min_train_frac
+        self.selection_metric = selection_metric
+        self.check_sample_size = check_sample_size
+        self.random_state = random_state
+
+    # --------------------------------------------------------- sklearn glue
+    def _get_param_names(self):
+        # skorch lists every public attribute as a parameter; its bookkeeping
+        # set _params_to_validate is not one (scikit-learn's check_set_params).
+        return [name for name in super()._get_param_names()
+                if not name.startswith("_")]
+
+    @property
+    def classes_(self):
+        """The class labels seen during fit (original, not encoded)."""
+        if getattr(self, "label_encoder_", None) is None:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute 'classes_' before fit.")
+        return self.label_encoder_.classes_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        tags.target_tags.required = True
+        return tags
+
+    def _validate_crest_params(self):
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {name: getattr(self, name) for name in self._parameter_constraints},
+            caller_name=type(self).__name__)
+
+    def _prepare(self, X, y, reset, classes=None):
+        """Validate and convert training data; fit the label encoding."""
+        if is_dataset(X):
+            if y is not None:
+                raise ValueError(
+                    "Pass y=None when X is a torch Dataset: the labels come from "
+                    "the dataset.")
+            if reset:
+                labels = _dataset_labels(X)
+                if labels.size == 0:
+                    raise ValueError("The Dataset passed as X is empty.")
+                if labels.min() < 0:
+                    raise ValueError("Dataset labels must be class indices >= 0.")
+                self.label_encoder_ = LabelEncoder().fit(
+                    np.arange(int(labels.max()) + 1))
+                self.input_ndim_ = None
+            return X, None
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} needs y: pass labels, or a torch Dataset "
+                "yielding (x, y) as X.")
+        X = _to_numpy(X)
+        X = validate_data(self, X, reset=reset, dtype=np.float32, allow_nd=True,
+                          ensure_min_samples=1)
+        y = _to_numpy(y)
+        if getattr(y, "ndim", 1) == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        y = column_or_1d(y)
+        check_classification_targets(y)
+        if len(y) != len(X):
+            raise ValueError(
+                f"X has {len(X)} samples but y has {len(y)}; they must match.")
+        if reset:
+            if classes is None:
+                classes = np.unique(y) if self.classes is None else self.classes
+            self.label_encoder_ = LabelEncoder().fit(np.asarray(classes))
+            self.input_ndim_ = X.ndim
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"y contains labels {unknown.tolist()} not seen in the first fit "
+                f"(classes_ = {self.classes_.tolist()}); call fit instead of "
+                "partial_fit to start over with new classes.")
+        y_encoded = self.label_encoder_.transform(y).astype(np.int64)
+        return torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(y_encoded)
+
+    @contextlib.contextmanager
+    def _seeded(self, seed):
+        """Run with torch's global RNG seeded, then restore the caller's RNG."""
+        if seed is None:
+            yield
+            return
+        devices = []
+        if str(self.device).startswith("cuda") and torch.cuda.is_available():
+            devices = list(range(torch.cuda.device_count()))
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(int(seed))
+            yield
+
+    def _fit_seed(self):
+        if self.random_state is None:
+            return None
+        return check_random_state(self.random_state).randint(2**31 - 1)
+
+    def check_data(self, X, y):
+        # skorch infers classes_ from y here; labels are already encoded and
+        # classes_ comes from the label encoder.
+        NeuralNet.check_data(self, X, y)
+
+    # ------------------------------------------------------------- training
+    def fit(self, X, y=None, **fit_params):
+        """Train the module with CREST (or the chosen ``selection``).
+
+        Parameters
+        ----------
+        X : array-like, torch.Tensor, DataFrame or torch Dataset
+            Training input; floats are cast to float32. A ``Dataset`` must yield
+            ``(x, y)`` with integer labels.
+        y : array-like of shape (n_samples,) or None
+            Labels of any type (encoded internally); None for a ``Dataset``.
+        **fit_params
+            Passed to skorch (``module.forward`` and ``train_split``).
+
+        Returns
+        -------
+        self : CrestClassifier
+        """
+        self._validate_crest_params()
+        keep_state = self.warm_start and self.initialized_
+        X, y = self._prepare(X, y, reset=not keep_state)
+        with self._seeded(self._fit_seed()):
+            if not keep_state:
+                self.initialize()
+            NeuralNet.partial_fit(self, X, y, _routing_method="fit", **fit_params)
+        return self
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Continue training from the current state (module, optimizer, schedule).
+
+        Parameters
+        ----------
+        X, y
+            As in :meth:`fit`; labels must be among ``classes_`` once fitted.
+        classes : array-like, optional
+            All class labels, for a first call whose ``y`` may not show every
+            class.
+        **fit_params
+            Passed to skorch.
+
+        Returns
+        -------
+        self : CrestClassifier
+        """
+        self._validate_crest_params()
+        first = not self.initialized_
+        X, y = self._prepare(X, y, reset=first, classes=classes)
+        seed = self._fit_seed() if first else (
+            None if self.random_state is None else
+            self.schedule_.rng.randint(2**31 - 1))
+        with self._seeded(seed):
+            if first:
+                self.initialize()
+            NeuralNet.partial_fit(self, X, y, **fit_params)
+        return self
+
+    def initialize(self):
+        """Initialize skorch's components and a fresh CREST schedule."""
+        super().initialize()
+        config = {name: getattr(self, name) for name in CREST_PARAMS}
+        self.schedule_ = CrestSchedule(config, self.batch_size,
+                                       check_random_state(self._fit_seed()))
+        return self
+
+    def initialize_module(self):
+        """Build the module, filling ``n_classes``/``n_features`` if it takes them."""
+        kwargs = self.get_params_for("module")
+        if not isinstance(self.module, torch.nn.Module):
+            accepted = _init_parameters(self.module)
+            if "n_classes" in accepted and "n_classes" not in kwargs and getattr(
+                    self, "label_encoder_", None) is not None:
+                kwargs["n_classes"] = len(self.classes_)
+            if ("n_features" in accepted and "n_features" not in kwargs
+                    and getattr(self, "input_ndim_", None) == 2):
+                kwargs["n_features"] = self.n_features_in_
+        self.module_ = self.initialized_instance(self.module, kwargs)
+        return self
+
+    def initialize_criterion(self):
+        """Build the criterion with per-example losses (``reduction='none'``)."""
+        kwargs = self.get_params_for("criterion")
+        if not isinstance(self.criterion, torch.nn.Module):
+            if "reduction" in _init_parameters(self.criterion):
+                kwargs.setdefault("reduction", "none")
+        self.criterion_ = self.initialized_instance(self.criterion, kwargs)
+        return self
+
+    def get_iterator(self, dataset, training=False):
+        """CREST's batches for training; tensor slicing for in-memory evaluation."""
+        if training:
+            return _CrestEpochIterator(self, dataset)
+        tensors = _in_memory_tensors(dataset)
+        if (tensors is not None and self.iterator_valid is DataLoader
+                and not self.get_params_for("iterator_valid")):
+            X, y, rows = tensors
+            return SlicingIterator(X, y, rows, self.batch_size if self.batch_size > 0
+                                   else max(len(rows), 1))
+        return super().get_iterator(dataset, training=training)
+
+    def per_example_loss(self, y_pred, y_true):
+        """The criterion's loss of each example (a 1-D tensor)."""
+        y_true = to_tensor(y_true, device=self.device)
+        if isinstance(self.criterion_, torch.nn.NLLLoss):
+            y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
+        losses = self.criterion_(y_pred, y_true)
+        if losses.ndim != 1:
+            raise ValueError(
+                "The criterion must return one loss per example; construct it "
+                "with reduction='none' (CrestClassifier does this unless "
+                "criterion__reduction or an initialized criterion says otherwise).")
+        return losses
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Mean loss of the batch, weighted by the coreset weights in training.
+
+        As in the paper, the weighted loss is ``mean(w_i * l_i)`` over the
+        batch; the weights of one mini-batch coreset have mean 1.
+        """
+        losses = self.per_example_loss(y_pred, y_true)
+        schedule = getattr(self, "schedule_", None)
+        weights = schedule.batch_weight if (training and schedule is not None) else None
+        if weights is None:
+            return losses.mean()
+        return (weights.to(losses.device) * losses).mean()
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Record the schedule's per-epoch figures in ``history``."""
+        super().on_epoch_end(net, dataset_train=dataset_train,
+                             dataset_valid=dataset_valid, **kwargs)
+        for key, value in self.schedule_.history_record().items():
+            self.history.record(key, value)
+
+    # ----------------------------------------------------------- prediction
+    def _prediction_input(self, X):
+        if is_dataset(X):
+            return X
+        check_is_fitted(self)
+        X = validate_data(self, _to_numpy(X), reset=False, dtype=np.float32,
+                          allow_nd=True)
+        return torch.from_numpy(np.ascontiguousarray(X))
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``."""
+        return super().predict_proba(self._prediction_input(X))
+
+    def predict(self, X):
+        """Predicted labels (original labels; class indices for a Dataset)."""
+        indices = self.predict_proba(X).argmax(axis=1)
+        if is_dataset(X):
+            return indices
+        return self.classes_[indices]
+
+
+class _CrestEpochIterator:
+    """What skorch's fit loop iterates once per epoch: the schedule's batches."""
+
+    def __init__(self, net, dataset):
+        self.net = net
+        self.data = IndexedData(dataset)
+
+    def __len__(self):
+        self.net.schedule_.bind(self.data)
+        return self.net.schedule_.steps_per_epoch()
+
+    def __iter__(self):
+        for positions in self.net.schedule_.epoch_batches(self.net, self.data):
+            yield self.data.batch(positions)
+
+
+def _to_numpy(data):
+    """CPU numpy view of a torch tensor; anything else unchanged."""
+    if isinstance(data, torch.Tensor):
+        return data.detach().cpu().numpy()
+    return data
+
+
+def _init_parameters(factory):
+    try:
+        return set(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return set()

@@ -1,0 +1,136 @@
+"""Random access to training examples by index, and a slicing batch iterator.
+
+CREST needs examples by index (random subsets, coresets, the check sample), not
+in a fixed loader order. For in-memory data the rows are gathered straight from
+the tensors: skorch's default DataLoader indexes and collates one sample at a
+time, which doubles the epoch time of small models. User ``Dataset`` objects keep
+the DataLoader's collation.
+"""
+
+import numpy as np
+import torch
+from skorch.dataset import Dataset as SkorchDataset
+from torch.utils.data import Subset, default_collate
+
+
+def _unwrap(dataset):
+    """The innermost dataset of nested ``Subset``s and the row indices into it."""
+    rows = None
+    while isinstance(dataset, Subset):
+        indices = np.asarray(dataset.indices, dtype=np.int64)
+        rows = indices if rows is None else indices[rows]
+        dataset = dataset.dataset
+    return dataset, rows
+
+
+def _in_memory_tensors(dataset):
+    """(X, y, rows) when ``dataset`` is a skorch Dataset over tensors, else None."""
+    base, rows = _unwrap(dataset)
+    if not isinstance(base, SkorchDataset) or not isinstance(base.X, torch.Tensor):
+        return None
+    y = base.y if isinstance(base.y, torch.Tensor) else None
+    if rows is None:
+        rows = np.arange(len(base.X), dtype=np.int64)
+    return base.X, y, rows
+
+
+class IndexedData:
+    """Rows of a training set by position, for numpy/tensor data or any Dataset.
+
+    Parameters
+    ----------
+    dataset : torch Dataset
+        A skorch ``Dataset`` over tensors (possibly inside skorch's validation
+        ``Subset``) or any map-style dataset whose items are ``(x, y)``.
+
+    Attributes
+    ----------
+    labels : ndarray of int64, shape (n,)
+        The label of each position.
+    """
+
+    def __init__(self, dataset):
+        tensors = _in_memory_tensors(dataset)
+        self.dataset = dataset
+        if tensors is not None:
+            self.X, y, self.rows = tensors
+            if y is None:
+                raise ValueError("CrestClassifier needs labels: pass y to fit.")
+            self.y = y
+            self.labels = y[torch.as_tensor(self.rows)].cpu().numpy().astype(np.int64)
+        else:
+            self.X = None
+            self.labels = _dataset_labels(dataset)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def batch(self, positions):
+        """``(X, y)`` of the examples at ``positions`` (int array)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if self.X is not None:
+            rows = torch.as_tensor(self.rows[positions])
+            return self.X[rows], self.y[rows]
+        items = [self.dataset[int(i)] for i in positions]
+        return tuple(default_collate(items))
+
+
+def _dataset_labels(dataset):
+    """Labels of a map-style dataset, read once."""
+    base, rows = _unwrap(dataset)
+    targets = getattr(base, "targets", None)
+    if targets is not None:
+        labels = np.asarray(targets)
+        if rows is not None:
+            labels = labels[rows]
+    else:
+        labels = np.asarray([_label_of(dataset[i]) for i in range(len(dataset))])
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            "A Dataset passed to CrestClassifier must yield (x, y) with integer "
+            "class labels 0..n_classes-1; got labels of dtype "
+            f"{labels.dtype} and shape {labels.shape}. Encode the labels, or pass "
+            "arrays X and y instead.")
+    return labels.astype(np.int64)
+
+
+def _label_of(item):
+    if not isinstance(item, (tuple, list)) or len(item) != 2:
+        raise ValueError(
+            "A Dataset passed to CrestClassifier must yield (x, y) pairs; got an "
+            f"item of type {type(item).__name__}.")
+    label = item[1]
+    return label.item() if isinstance(label, torch.Tensor) else label
+
+
+class SlicingIterator:
+    """Re-iterable sequential batches of in-memory tensors, without collation.
+
+    Yields ``(X_batch, y_batch)``; ``y_batch`` is None when there are no labels
+    (prediction), which skorch's evaluation step ignores.
+    """
+
+    def __init__(self, X, y, rows, batch_size):
+        self.X = X
+        self.y = y
+        self.rows = rows
+        self.batch_size = batch_size
+        # Contiguous rows are served as views: no copy at all.
+        self.contiguous = (len(rows) == 0 or (
+            rows[0] + len(rows) - 1 == rows[-1] and np.all(np.diff(rows) == 1)))
+
+    def __len__(self):
+        return -(-len(self.rows) // self.batch_size)
+
+    def __iter__(self):
+        for start in range(0, len(self.rows), self.batch_size):
+            if self.contiguous:
+                first = int(self.rows[0]) + start
+                stop = first + min(self.batch_size, len(self.rows) - start)
+                Xb = self.X[first:stop]
+                yb = None if self.y is None else self.y[first:stop]
+            else:
+                index = torch.as_tensor(self.rows[start:start + self.batch_size])
+                Xb = self.X[index]
+                yb = None if self.y is None else self.y[index]
+            yield Xb, yb

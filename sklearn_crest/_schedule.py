@@ -1,0 +1,413 @@
+"""The CREST batch schedule: which examples each training step sees, and when.
+
+This module follows the paper (Yang, Kang and Mirzasoleiman, ICML 2023) in its
+own order. Per selection:
+
+1. **Random subsets.** Draw ``num_minibatch_coreset`` (P) class-balanced random
+   subsets of the current pool, each with a per-class quota of
+   ``ceil(random_subset_size * n / C)`` examples.
+2. **Gradient proxies.** One eval-mode forward pass over the union of the
+   subsets gives each example's last-layer gradient proxy (softmax minus
+   one-hot) and its loss.
+3. **Mini-batch coresets.** From each random subset, facility location picks a
+   weighted coreset of exactly ``batch_size`` examples (per class, largest
+   remainder). Each training step consumes one mini-batch coreset, cycling
+   through the P of them in a fresh random order, as the paper describes.
+4. **Quadratic model.** The loss is modelled around the current parameters
+   (see ``_curvature.py``).
+5. **Checks.** Every ``check_interval`` (I) steps, the loss on a fixed check
+   sample of the random subsets is compared with the model's prediction; when
+   they differ by more than ``check_thresh_factor`` times the loss, new coresets
+   are selected at once.
+6. **Adaptive interval.** At later selections I becomes
+   ``ceil(ref_curvature / curvature * interval_mul)`` and P becomes
+   ``min(I * batch_num_mul, steps_per_epoch)`` for the next selection.
+7. **Dropping learned examples** (``drop_learned``): examples whose recorded
+   losses all stay under ``drop_thresh`` leave the pool every ``drop_interval``
+   epochs, never taking it below ``min_train_frac`` of the training set.
+
+Every epoch has ``ceil(train_frac * n / batch_size)`` steps. Epoch 0 trains on
+uniform random batches (the model's gradients are meaningless before any
+training), and selection starts with epoch 1, as in the authors' code.
+
+Why the check is cheap here: the authors' check is a forward pass over all P
+random subsets (about 23 training batches) at almost every step, which took
+81-96% of the fit time of a prototype that followed it literally. Here the
+check evaluates a fixed sample of ``check_sample_size`` examples of the random
+subsets, in eval mode under ``torch.inference_mode``, and the model's anchor
+loss ``L0`` is read from the feature pass of the selection, which already
+computed the loss of every subset example. Both losses are thus measured on
+the same examples in the same mode, so the check compares like with like.
+"""
+
+import math
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from ._curvature import QuadraticLossModel
+from ._facility_location import allocate_budget, select_in_ground_sets
+
+# Examples per forward pass of the feature and check passes: large batches
+# amortise per-call overhead; inference mode keeps the memory at activations.
+_EVAL_BATCH = 1024
+
+
+class CrestSchedule:
+    """State and logic of CREST's data selection over a whole fit.
+
+    The schedule is created when the net is initialised and survives
+    ``partial_fit``; it holds positions into the training set, never data.
+
+    Parameters
+    ----------
+    config : dict
+        The estimator's CREST hyperparameters (``selection``, ``train_frac``,
+        ``random_subset_size``, ...), validated by the estimator.
+    batch_size : int
+        Examples per training step, which is also the size of one mini-batch
+        coreset.
+    random_state : RandomState
+        Source of all randomness of the schedule.
+    """
+
+    def __init__(self, config, batch_size, random_state):
+        self.config = dict(config)
+        self.batch_size = int(batch_size)
+        self.rng = random_state
+        self.torch_generator = torch.Generator().manual_seed(
+            int(random_state.randint(2**31 - 1)))
+        self.n_train = None
+        self.pool = None
+        self.epoch = 0
+        self.global_step = 0
+        self.last_selection_step = None
+        self.check_interval = int(config["check_interval"])
+        self.n_coresets = int(config["num_minibatch_coreset"])
+        self.next_n_coresets = self.n_coresets
+        self.reference_curvature = None
+        self.coresets = []
+        self.coreset_order = []
+        self.check_sample = None
+        self.quadratic_model = QuadraticLossModel()
+        self.loss_watch = None
+        self.loss_watch_epoch = None
+        self.batch_weight = None
+        self.subset_size_warned = False
+        self.epoch_stats = self._new_epoch_stats()
+
+    # ------------------------------------------------------------------ set-up
+    def bind(self, data):
+        """Attach to a training set; a different size restarts the schedule."""
+        n = len(data)
+        if n != self.n_train:
+            self.n_train = n
+            self.pool = np.arange(n, dtype=np.int64)
+            self.coresets = []
+            self.last_selection_step = None
+            if self.config["drop_learned"]:
+                self.loss_watch = np.full((self.config["watch_interval"], n), -1.0,
+                                          dtype=np.float32)
+                self.loss_watch_epoch = np.full(self.config["watch_interval"], -1)
+        self.labels = data.labels
+        self.n_classes = int(self.labels.max()) + 1 if n else 0
+
+    def steps_per_epoch(self):
+        """Optimizer steps in one epoch: the step budget."""
+        if self.config["selection"] == "full":
+            return math.ceil(self.n_train / self.batch_size)
+        return math.ceil(self.config["train_frac"] * self.n_train / self.batch_size)
+
+    @staticmethod
+    def _new_epoch_stats():
+        return {"n_selections": 0, "n_checks": 0, "n_steps": 0,
+                "selection_s": 0.0, "check_s": 0.0, "selected_loss": []}
+
+    # --------------------------------------------------------------- the epoch
+    def epoch_batches(self, net, data):
+        """Yield the position arrays of one epoch's training batches.
+
+        Before each batch is yielded, ``batch_weight`` holds its per-example
+        weights (None for unit weights); the estimator's ``get_loss`` reads it.
+        """
+        self.bind(data)
+        self.epoch_stats = self._new_epoch_stats()
+        n_steps = self.steps_per_epoch()
+        selection = self.config["selection"]
+        if selection == "crest" and self.config["drop_learned"]:
+            self._maybe_drop_learned()
+        if selection == "full":
+            batches = np.array_split(self.rng.permutation(self.n_train),
+                                     max(n_steps, 1)) if n_steps else []
+            for positions in batches:
+                yield self._step(None, positions)
+        elif selection == "random" or self.epoch == 0:
+            for positions in self._random_batches(n_steps):
+                yield self._step(None, positions)
+        else:
+            for _ in range(n_steps):
+                self._select_or_check(net, data, n_steps)
+                positions, weights = self._next_coreset()
+                yield self._step(weights, positions)
+        self.batch_weight = None
+        self.epoch += 1
+
+    def _step(self, weights, positions):
+        self.batch_weight = weights
+        self.global_step += 1
+        self.epoch_stats["n_steps"] += 1
+        return positions
+
+    def _random_batches(self, n_steps):
+        """``n_steps`` batches of uniformly random pool examples, no repeats
+        within the epoch unless the epoch needs more examples than the pool."""
+        needed = n_steps * self.batch_size
+        order = self.rng.permutation(self.pool)
+        while order.size < needed:
+            order = np.concatenate([order, self.rng.permutation(self.pool)])
+        return [order[i * self.batch_size:(i + 1) * self.batch_size]
+                for i in range(n_steps)]
+
+    def history_record(self):
+        """Per-epoch figures for the net's history."""
+        stats = self.epoch_stats
+        coreset_examples = (len(np.unique(np.concatenate([c[0] for c in self.coresets])))
+                            if self.coresets else 0)
+        return {
+            "n_selections": stats["n_selections"],
+            "n_checks": stats["n_checks"],
+            "n_steps": stats["n_steps"],
+            "selection_s": stats["selection_s"],
+            "check_s": stats["check_s"],
+            "pool_size": int(self.pool.size) if self.pool is not None else 0,
+            "coreset_size": int(coreset_examples),
+            "selected_loss": (float(np.mean(stats["selected_loss"]))
+                              if stats["selected_loss"] else float("nan")),
+        }
+
+    # ------------------------------------------------------- select and check
+    def _select_or_check(self, net, data, n_steps):
+        if self.last_selection_step is None or not self.coresets:
+            self._select(net, data, n_steps)
+            return
+        since = self.global_step - self.last_selection_step
+        if since > 0 and since % self.check_interval == 0:
+            if not self._check_passes(net, data):
+                self._select(net, data, n_steps)
+
+    def _check_passes(self, net, data):
+        start = time.perf_counter()
+        losses = _eval_losses(net, data, self.check_sample)
+        true_loss = float(losses.mean())
+        predicted = self.quadratic_model.predict(_parameters(net))
+        self.epoch_stats["n_checks"] += 1
+        self.epoch_stats["check_s"] += time.perf_counter() - start
+        tolerance = self.config["check_thresh_factor"] * abs(true_loss)
+        return abs(true_loss - predicted) <= tolerance
+
+    def _class_quota(self):
+        """Per-class examples of one random subset (grown where too small)."""
+        pool_counts = np.bincount(self.labels[self.pool], minlength=self.n_classes)
+        present = np.flatnonzero(pool_counts)
+        quota = math.ceil(self.config["random_subset_size"] * self.n_train
+                          / max(len(present), 1))
+        subset_size = int(np.minimum(pool_counts, quota).sum())
+        wanted = min(2 * self.batch_size, int(self.pool.size))
+        if subset_size < wanted:
+            # The smallest per-class quota that gives a real choice.
+            while int(np.minimum(pool_counts, quota).sum()) < wanted:
+                quota += 1
+            if not self.subset_size_warned:
+                warnings.warn(
+                    f"random_subset_size={self.config['random_subset_size']} gives "
+                    f"random subsets of {subset_size} examples, too few to choose "
+                    f"a coreset of batch_size={self.batch_size} from; using "
+                    f"{int(np.minimum(pool_counts, quota).sum())} (at most the "
+                    "pool). Raise random_subset_size to silence this.",
+                    UserWarning, stacklevel=2)
+                self.subset_size_warned = True
+        return pool_counts, quota
+
+    def _draw_random_subsets(self, n_subsets):
+        """Class-balanced random subsets of the pool, independent of each other."""
+        pool_counts, quota = self._class_quota()
+        members = [self.pool[self.labels[self.pool] == c] for c in range(self.n_classes)]
+        subsets = []
+        for _ in range(n_subsets):
+            parts = [self.rng.choice(m, size=min(quota, m.size), replace=False)
+                     for m in members if m.size]
+            subsets.append(parts)
+        return subsets
+
+    def _select(self, net, data, n_steps):
+        start = time.perf_counter()
+        n_subsets = self.next_n_coresets
+        subsets = self._draw_random_subsets(n_subsets)
+        union = np.unique(np.concatenate([np.concatenate(s) for s in subsets]))
+        # One forward pass over the union gives proxies and losses for all.
+        probabilities, losses = _eval_outputs(net, data, union)
+        union_labels = self.labels[union]
+        proxies = probabilities.clone()
+        proxies[torch.arange(len(union)), torch.as_tensor(union_labels)] -= 1.0
+        losses = losses.cpu().numpy()
+        if self.config["drop_learned"]:
+            self._watch_losses(union, losses)
+
+        ground_sets, quotas, owners = [], [], []
+        for subset_index, parts in enumerate(subsets):
+            sizes = [len(p) for p in parts]
+            budget = min(self.batch_size, sum(sizes))
+            for part, quota in zip(parts, allocate_budget(sizes, budget,
+                                                          "proportional")):
+                if quota:
+                    ground_sets.append(np.searchsorted(union, part))
+                    quotas.append(int(quota))
+                    owners.append(subset_index)
+        solved = select_in_ground_sets(
+            proxies, ground_sets, quotas, metric=self.config["selection_metric"],
+            random_state=self.rng)
+        coresets = []
+        for subset_index, parts in enumerate(subsets):
+            mine = [s for s, owner in zip(solved, owners) if owner == subset_index]
+            positions = np.concatenate([s[0] for s in mine])
+            sizes = np.concatenate([s[1] for s in mine])
+            # Cluster sizes sum to the subset size; rescale to mean 1 so that a
+            # coreset step's loss is on the scale of an ordinary batch mean.
+            weights = sizes * (len(positions) / sizes.sum())
+            coresets.append((union[positions],
+                             torch.as_tensor(weights, dtype=torch.float32)))
+            self.epoch_stats["selected_loss"].append(float(losses[positions].mean()))
+        self.coresets = coresets
+        self.coreset_order = []
+
+        # The check sample and the anchor loss come from the same forward pass.
+        check_size = min(self.config["check_sample_size"], len(union))
+        check_positions = self.rng.choice(len(union), size=check_size, replace=False)
+        self.check_sample = union[check_positions]
+        anchor_loss = float(losses[check_positions].mean())
+        self._fit_quadratic_model(net, data, anchor_loss)
+        self._adapt(n_steps)
+        self.last_selection_step = self.global_step
+        self.epoch_stats["n_selections"] += 1
+        self.epoch_stats["selection_s"] += time.perf_counter() - start
+
+    def _fit_quadratic_model(self, net, data, anchor_loss):
+        # Two coresets are enough for the curvature's running average and
+        # bound the cost of the double backward to about eight training steps.
+        chunks = self.coresets[:2]
+        total = sum(len(c[0]) for c in chunks)
+        module = net.module_
+        was_training = module.training
+        net._set_training(False)
+        parameters = _parameters(net)
+
+        def closure_for(positions, weights):
+            def closure():
+                X, y = data.batch(positions)
+                output = net.infer(X)
+                per_example = net.per_example_loss(output, y)
+                return (weights.to(per_example.device) * per_example).mean()
+            return closure
+
+        try:
+            self.quadratic_model.fit(
+                parameters,
+                [(closure_for(p, w), len(p) / total) for p, w in chunks],
+                anchor_loss, self.torch_generator)
+        finally:
+            net._set_training(was_training)
+
+    def _adapt(self, n_steps):
+        curvature = self.quadratic_model.curvature_norm
+        if self.reference_curvature is None:
+            self.reference_curvature = curvature
+            return
+        ratio = self.reference_curvature / max(curvature, 1e-12)
+        self.check_interval = max(1, math.ceil(ratio * self.config["interval_mul"]))
+        # Takes effect at the next selection: this one's subsets are drawn.
+        self.next_n_coresets = max(1, min(
+            int(self.check_interval * self.config["batch_num_mul"]), max(n_steps, 1)))
+
+    def _next_coreset(self):
+        if not self.coreset_order:
+            self.coreset_order = list(self.rng.permutation(len(self.coresets)))
+        return self.coresets[self.coreset_order.pop()]
+
+    # ------------------------------------------------------------ drop learned
+    def _watch_losses(self, positions, losses):
+        row = self.epoch % self.config["watch_interval"]
+        if self.loss_watch_epoch[row] != self.epoch:
+            # A row holds one epoch's losses; older values there are stale.
+            self.loss_watch[row] = -1.0
+            self.loss_watch_epoch[row] = self.epoch
+        self.loss_watch[row, positions] = losses
+
+    def _maybe_drop_learned(self):
+        if self.epoch == 0 or (self.epoch + 1) % self.config["drop_interval"]:
+            return
+        watch = self.loss_watch[:, self.pool]
+        observed = (watch >= 0).any(axis=0)
+        highest = watch.max(axis=0)
+        learned = observed & (highest <= self.config["drop_thresh"])
+        if not learned.any():
+            return
+        pool_counts, quota = self._class_quota()
+        pool_labels = self.labels[self.pool]
+        # A class keeps its whole pool unless enough of it remains for a full
+        # random-subset quota (the authors' rule).
+        for c in range(self.n_classes):
+            in_class = pool_labels == c
+            if (in_class & ~learned).sum() <= quota:
+                learned[in_class] = False
+        floor = math.ceil(self.config["min_train_frac"] * self.n_train)
+        allowed = max(0, int(self.pool.size) - floor)
+        candidates = np.flatnonzero(learned)
+        if candidates.size > allowed:
+            # Drop the best-learned first and stop at the floor.
+            candidates = candidates[np.argsort(highest[candidates],
+                                               kind="stable")[:allowed]]
+        if candidates.size:
+            self.pool = np.delete(self.pool, candidates)
+
+
+def _parameters(net):
+    return [p for p in net.module_.parameters() if p.requires_grad]
+
+
+def _eval_outputs(net, data, positions):
+    """Probabilities and per-example losses at ``positions``, in eval mode."""
+    module = net.module_
+    was_training = module.training
+    net._set_training(False)
+    nonlinearity = net._get_predict_nonlinearity()
+    probabilities, losses = [], []
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(positions), _EVAL_BATCH):
+                X, y = data.batch(positions[start:start + _EVAL_BATCH])
+                output = net.infer(X)
+                y = y.to(output.device)
+                losses.append(net.per_example_loss(output, y).float())
+                probabilities.append(nonlinearity(output).float())
+    finally:
+        net._set_training(was_training)
+    return torch.cat(probabilities).cpu(), torch.cat(losses)
+
+
+def _eval_losses(net, data, positions):
+    """Per-example losses at ``positions``, in eval mode."""
+    module = net.module_
+    was_training = module.training
+    net._set_training(False)
+    try:
+        with torch.inference_mode():
+            losses = []
+            for start in range(0, len(positions), _EVAL_BATCH):
+                X, y = data.batch(positions[start:start + _EVAL_BATCH])
+                output = net.infer(X)
+                losses.append(net.per_example_loss(output, y.to(output.device)))
+    finally:
+        net._set_training(was_training)
+    return torch.cat(losses)
