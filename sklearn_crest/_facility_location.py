@@ -105,25 +105,28 @@ def allocate_budget(class_sizes, budget, class_balance="proportional"):
         )
     quotas = np.zeros_like(sizes)
     remaining = budget
+    # Integer arithmetic throughout: equal remainders must compare equal for the
+    # tie rule to hold (share = remaining * w / W, remainder = its numerator mod W).
     while remaining > 0:
         open_classes = np.flatnonzero(quotas < sizes)
         capacity = sizes[open_classes] - quotas[open_classes]
         if class_balance == "proportional":
-            share_weights = sizes[open_classes].astype(np.float64)
+            share_weights = sizes[open_classes]
         else:
-            share_weights = np.ones(open_classes.size)
-        shares = remaining * share_weights / share_weights.sum()
-        saturated = shares >= capacity
+            share_weights = np.ones(open_classes.size, dtype=np.int64)
+        total_weight = int(share_weights.sum())
+        numerators = remaining * share_weights
+        saturated = numerators >= capacity * total_weight
         if saturated.any():
             # Fill the classes that cannot take their share, then split what is
             # left over the others in the next round.
             quotas[open_classes[saturated]] += capacity[saturated]
             remaining -= int(capacity[saturated].sum())
             continue
-        floors = np.floor(shares).astype(np.int64)
+        floors = numerators // total_weight
         quotas[open_classes] += floors
         left = remaining - int(floors.sum())
-        order = np.argsort(-(shares - floors), kind="stable")
+        order = np.argsort(-(numerators % total_weight), kind="stable")
         quotas[open_classes[order[:left]]] += 1
         remaining = 0
     return quotas
@@ -290,6 +293,8 @@ def _lazy_greedy(similarity, budget, covered, commit):
     bounds = _gains(similarity, slice(None), covered)
     # Bounds of this step's fresh candidates are exact gains.
     fresh = np.ones(n, dtype=bool)
+    # Chosen points keep a final -inf bound and are never re-evaluated.
+    chosen = np.zeros(n, dtype=bool)
     # About 16k similarities per batch: large enough to amortise the call
     # overhead, small enough that few evaluations are wasted per step.
     batch = int(min(n, max(8, 2**14 // max(n, 1))))
@@ -305,16 +310,20 @@ def _lazy_greedy(similarity, budget, covered, commit):
             if stale.size:
                 bounds[stale] = _gains(similarity, stale, covered)
                 fresh[stale] = True
-            top_bounds = bounds[top]
-            best_value = top_bounds.max()
-            # Lowest index among equal gains, as the naive argmax would pick.
-            best = int(top[top_bounds == best_value].min())
+            best_value = bounds[top].max()
             if best_value >= threshold:
                 break
+        # Stale candidates outside the batch whose bound equals the best gain
+        # may tie with it; the naive greedy would take the lowest index.
+        tied = np.flatnonzero((bounds >= best_value) & ~fresh)
+        if tied.size:
+            bounds[tied] = _gains(similarity, tied, covered)
+            fresh[tied] = True
+        best = int(np.flatnonzero(bounds == best_value).min())
         commit(step, best, best_value)
         bounds[best] = -np.inf
-        fresh[:] = False
-        fresh[best] = True  # its -inf bound is final
+        chosen[best] = True
+        np.copyto(fresh, chosen)
 
 
 def assign_to_selection(features, selected, metric="euclidean", n_features=None):
@@ -448,13 +457,15 @@ def _select_in_ground_set(features, budget, metric, optimizer, epsilon, rng,
             similarity, budget, optimizer=optimizer, epsilon=epsilon, random_state=rng)
         weights = np.bincount(assignment, minlength=budget).astype(np.float64)
         return local, weights, gains
-    # Too large for one dense kernel: a random partition into blocks that fit,
-    # greedy in each with a proportional share of the budget (the first round of
-    # GreeDi, Mirzasoleiman et al. 2013), then weights from the nearest selected
-    # element over the whole ground set.
-    n_blocks = math.ceil(n / max_block)
-    permutation = rng.permutation(n)
-    blocks = np.array_split(permutation, n_blocks)
+    # Too large for one dense kernel: split the ground set into blocks that fit
+    # and run the greedy in each, with a share of the budget proportional to the
+    # block's size; weights then come from the nearest selected element over
+    # the whole ground set. Blocks are spatial (recursive bisection along the
+    # principal direction), not random: with random blocks every block picks
+    # the same dense regions, which cost up to a third of the objective when the
+    # budget is near the number of clusters; spatial blocks stay within a few
+    # per mille of the single-block greedy (tests/test_facility_location.py).
+    blocks = _spatial_blocks(features, math.ceil(n / max_block), rng)
     quotas = allocate_budget([len(b) for b in blocks], budget, "proportional")
     local_parts, gain_parts = [], []
     for block, quota in zip(blocks, quotas):
@@ -470,6 +481,32 @@ def _select_in_ground_set(features, budget, metric, optimizer, epsilon, rng,
     assignment, _ = assign_to_selection(features, local, metric, d)
     weights = np.bincount(assignment, minlength=local.size).astype(np.float64)
     return local, weights, np.concatenate(gain_parts)
+
+
+def _spatial_blocks(features, n_blocks, rng, n_power_iterations=8):
+    """Split rows into ``n_blocks`` near-equal blocks of nearby points.
+
+    Recursive bisection at the quantile of the projection on each part's
+    principal direction (power iteration from a seeded random start).
+    """
+
+    def split(rows, parts):
+        if parts == 1:
+            return [rows]
+        left_parts = parts // 2
+        points = features[torch.as_tensor(rows, device=features.device)]
+        centred = points - points.mean(dim=0)
+        direction = torch.as_tensor(rng.standard_normal(points.shape[1]),
+                                    dtype=points.dtype, device=points.device)
+        for _ in range(n_power_iterations):
+            direction = centred.T @ (centred @ direction)
+            direction /= direction.norm().clamp_min(1e-12)
+        order = np.argsort((centred @ direction).cpu().numpy(), kind="stable")
+        cut = round(len(rows) * left_parts / parts)
+        return (split(rows[order[:cut]], left_parts)
+                + split(rows[order[cut:]], parts - left_parts))
+
+    return split(np.arange(features.shape[0]), n_blocks)
 
 
 def select_in_ground_sets(features, groups, quotas, *, metric="euclidean",
@@ -505,12 +542,17 @@ def select_in_ground_sets(features, groups, quotas, *, metric="euclidean",
     results = [None] * len(groups)
     small = [i for i, (g, q) in enumerate(zip(groups, quotas))
              if q > 0 and len(g) <= _BATCHED_MAX_SIZE and optimizer != "stochastic"]
-    if small:
-        sim, valid = _batched_small_ground_sets(tensor, [groups[i] for i in small],
+    # Batches of small ground sets whose padded kernels (and the greedy's
+    # equally large work buffer) stay within max_kernel_bytes.
+    padded_bytes = max(1, 2 * 4 * _BATCHED_MAX_SIZE**2)
+    per_batch = max(1, int(max_kernel_bytes) // padded_bytes)
+    for start in range(0, len(small), per_batch):
+        chunk = small[start:start + per_batch]
+        sim, valid = _batched_small_ground_sets(tensor, [groups[i] for i in chunk],
                                                 metric)
         solved = _batched_naive_greedy(sim, valid,
-                                       np.array([quotas[i] for i in small]))
-        for i, (local, weights, gains) in zip(small, solved):
+                                       np.array([quotas[i] for i in chunk]))
+        for i, (local, weights, gains) in zip(chunk, solved):
             results[i] = (groups[i][local], weights, gains)
     for i, (group, quota) in enumerate(zip(groups, quotas)):
         if results[i] is not None:
@@ -563,9 +605,10 @@ def select_coreset(features, budget, *, labels=None, metric="euclidean",
     -----
     Memory stays below ``max_kernel_bytes`` plus the features and a 64 MiB
     assignment buffer, whatever ``n``. Within a block the selection is exactly
-    the greedy one; across blocks it is the partitioned greedy, whose objective
-    is typically within a few per mille of the single-block greedy (see
-    ``benchmarks/RESULTS.md``).
+    the greedy one; a ground set larger than one block is split into spatial
+    blocks, whose partitioned greedy reached 99.6-99.99% of the single-block
+    objective in our measurements (clustered synthetic data and
+    Fashion-MNIST).
     """
     tensor = _as_float_tensor(features)
     if tensor.ndim != 2:

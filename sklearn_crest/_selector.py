@@ -87,8 +87,9 @@ class CoresetSelector(BaseSampler):
         (classes in sorted order).
     sample_weight_ : ndarray of shape (n_selected,)
         Weight of each kept row, aligned with ``sample_indices_``: the number of
-        input points it represents. Within each class the weights sum to the
-        class size, so they sum to ``n_samples``.
+        input points it represents. Within each class that keeps at least one
+        point the weights sum to the class size, so they sum to ``n_samples``
+        unless a class keeps no point at all (a quota of zero).
     gains_ : ndarray of shape (n_selected,)
         Marginal facility-location gain of each kept row when it was chosen;
         NaN for ``method="random"``.
@@ -270,7 +271,7 @@ class CoresetSelector(BaseSampler):
                 f"of {subset_size} samples, too few to choose a coreset of "
                 f"batch_size={self.batch_size} from; using "
                 f"{2 * self.batch_size} (raise random_subset_size or lower "
-                "batch_size to silence this).", UserWarning, stacklevel=3)
+                "batch_size to silence this).", UserWarning, stacklevel=2)
             subset_size = 2 * self.batch_size
         # Each class contributes to the drawn subsets in proportion to its size,
         # never less than its quota; the draws of a class are then split into
