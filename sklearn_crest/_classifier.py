@@ -293,8 +293,8 @@ class CrestClassifier(NeuralNetClassifier):
             return X, None
         if y is None:
             raise ValueError(
-                f"{type(self).__name__} needs y: pass labels, or a torch Dataset "
-                "yielding (x, y) as X.")
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None; pass labels, or a torch Dataset yielding (x, y) as X.")
         X = _to_numpy(X)
         X = validate_data(self, X, reset=reset, dtype=np.float32, allow_nd=True,
                           ensure_min_samples=1)
@@ -441,6 +441,22 @@ class CrestClassifier(NeuralNetClassifier):
             return SlicingIterator(X, y, rows, self.batch_size if self.batch_size > 0
                                    else max(len(rows), 1))
         return super().get_iterator(dataset, training=training)
+
+    def infer(self, x, **fit_params):
+        """Forward pass; in eval mode a short batch is padded to ``batch_size``.
+
+        Matrix-multiply kernels round differently for different batch shapes,
+        so without padding the float32 prediction of a row would depend on how
+        many rows share its batch (and on the order of the input).
+        """
+        n_rows = len(x) if isinstance(x, torch.Tensor) and x.ndim > 0 else 0
+        if self.module_.training or not 0 < n_rows < self.batch_size:
+            return super().infer(x, **fit_params)
+        padding = x.new_zeros((self.batch_size - n_rows,) + tuple(x.shape[1:]))
+        output = super().infer(torch.cat([x, padding]), **fit_params)
+        if isinstance(output, tuple):
+            return tuple(o[:n_rows] for o in output)
+        return output[:n_rows]
 
     def per_example_loss(self, y_pred, y_true):
         """The criterion's loss of each example (a 1-D tensor)."""

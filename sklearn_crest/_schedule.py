@@ -40,6 +40,7 @@ computed the loss of every subset example. Both losses are thus measured on
 the same examples in the same mode, so the check compares like with like.
 """
 
+import collections
 import math
 import time
 import warnings
@@ -91,6 +92,10 @@ class CrestSchedule:
         self.coresets = []
         self.coreset_order = []
         self.check_sample = None
+        self.random_subset_union = None
+        # (global step, steps since selection, checked loss, predicted loss)
+        # of the latest checks: the evidence of what the check measures.
+        self.check_log = collections.deque(maxlen=100_000)
         self.quadratic_model = QuadraticLossModel()
         self.loss_watch = None
         self.loss_watch_epoch = None
@@ -204,6 +209,9 @@ class CrestSchedule:
         predicted = self.quadratic_model.predict(_parameters(net))
         self.epoch_stats["n_checks"] += 1
         self.epoch_stats["check_s"] += time.perf_counter() - start
+        self.check_log.append((self.global_step,
+                               self.global_step - self.last_selection_step,
+                               true_loss, predicted))
         tolerance = self.config["check_thresh_factor"] * abs(true_loss)
         return abs(true_loss - predicted) <= tolerance
 
@@ -286,6 +294,7 @@ class CrestSchedule:
         check_size = min(self.config["check_sample_size"], len(union))
         check_positions = self.rng.choice(len(union), size=check_size, replace=False)
         self.check_sample = union[check_positions]
+        self.random_subset_union = union
         anchor_loss = float(losses[check_positions].mean())
         self._fit_quadratic_model(net, data, anchor_loss)
         self._adapt(n_steps)

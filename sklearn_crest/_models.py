@@ -1,0 +1,42 @@
+"""Small reference networks used by the benchmarks and examples.
+
+Both take ``n_classes`` (and the MLP ``n_features``), which CrestClassifier
+fills in from the data.
+"""
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """A one-hidden-layer perceptron for flat input (784-256-10 on Fashion-MNIST)."""
+
+    def __init__(self, n_features, n_classes, hidden=256):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Flatten(), nn.Linear(n_features, hidden), nn.ReLU(),
+            nn.Linear(hidden, n_classes))
+
+    def forward(self, X):
+        return self.layers(X)
+
+
+class SmallCNN(nn.Module):
+    """Two 3x3 convolutions (16, 32 channels) with pooling, then FC 128.
+
+    Takes 28 x 28 grey images, flat (n, 784) or shaped (n, 1, 28, 28).
+    """
+
+    def __init__(self, n_classes, hidden=128):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(32 * 7 * 7, hidden), nn.ReLU(),
+            nn.Linear(hidden, n_classes))
+
+    def forward(self, X):
+        if X.ndim == 2:
+            X = X.reshape(-1, 1, 28, 28)
+        return self.classifier(self.features(X))
