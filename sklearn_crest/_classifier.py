@@ -256,10 +256,13 @@ class CrestClassifier(NeuralNetClassifier):
     @property
     def classes_(self):
         """The class labels seen during fit (original, not encoded)."""
-        if getattr(self, "label_encoder_", None) is None:
-            raise AttributeError(
-                f"{type(self).__name__} has no attribute 'classes_' before fit.")
-        return self.label_encoder_.classes_
+        if getattr(self, "label_encoder_", None) is not None:
+            return self.label_encoder_.classes_
+        if self.classes is not None and len(self.classes):
+            # skorch's documented initialize() + load_params() path.
+            return np.asarray(self.classes)
+        raise AttributeError(
+            f"{type(self).__name__} has no attribute 'classes_' before fit.")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -274,30 +277,59 @@ class CrestClassifier(NeuralNetClassifier):
             {name: getattr(self, name) for name in self._parameter_constraints},
             caller_name=type(self).__name__)
 
+    # Fitted attributes that validating training data sets; a fit that fails
+    # on its input restores them, so a fitted model is never corrupted.
+    _DATA_ATTRIBUTES = ("n_features_in_", "feature_names_in_", "label_encoder_",
+                        "input_ndim_")
+
     def _prepare(self, X, y, reset, classes=None):
-        """Validate and convert training data; fit the label encoding."""
+        """Validate training data and fit the label encoding (when ``reset``).
+
+        Returns the input for skorch: a float32 tensor and the *original*
+        labels for arrays (skorch's datasets keep them, so that its scoring
+        callbacks compare original labels with ``predict``; batches are encoded
+        when served), or the Dataset and its labels (for stratified splits).
+        """
+        saved = {name: getattr(self, name) for name in self._DATA_ATTRIBUTES
+                 if hasattr(self, name)}
+        try:
+            return self._validate_training_data(X, y, reset, classes)
+        except Exception:
+            for name in self._DATA_ATTRIBUTES:
+                if name in saved:
+                    setattr(self, name, saved[name])
+                elif hasattr(self, name):
+                    delattr(self, name)
+            raise
+
+    def _validate_training_data(self, X, y, reset, classes):
         if is_dataset(X):
             if y is not None:
                 raise ValueError(
                     "Pass y=None when X is a torch Dataset: the labels come from "
                     "the dataset.")
+            labels = _dataset_labels(X)
+            if labels.size == 0:
+                raise ValueError("The Dataset passed as X is empty.")
+            if labels.min() < 0:
+                raise ValueError("Dataset labels must be class indices >= 0.")
             if reset:
-                labels = _dataset_labels(X)
-                if labels.size == 0:
-                    raise ValueError("The Dataset passed as X is empty.")
-                if labels.min() < 0:
-                    raise ValueError("Dataset labels must be class indices >= 0.")
-                self.label_encoder_ = LabelEncoder().fit(
-                    np.arange(int(labels.max()) + 1))
+                n_classes = int(labels.max()) + 1
+                if classes is not None:
+                    n_classes = max(n_classes, len(classes))
+                self.label_encoder_ = LabelEncoder().fit(np.arange(n_classes))
                 self.input_ndim_ = None
-            return X, None
+            elif labels.max() >= len(self.classes_):
+                raise ValueError(
+                    f"The Dataset has label {int(labels.max())}, beyond the "
+                    f"{len(self.classes_)} classes of the first fit.")
+            return X, labels
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y "
                 "is None; pass labels, or a torch Dataset yielding (x, y) as X.")
-        X = _to_numpy(X)
-        X = validate_data(self, X, reset=reset, dtype=np.float32, allow_nd=True,
-                          ensure_min_samples=1)
+        X = validate_data(self, _to_numpy(X), reset=reset, dtype=np.float32,
+                          allow_nd=True, ensure_min_samples=1)
         y = _to_numpy(y)
         if getattr(y, "ndim", 1) == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -316,9 +348,20 @@ class CrestClassifier(NeuralNetClassifier):
             raise ValueError(
                 f"y contains labels {unknown.tolist()} not seen in the first fit "
                 f"(classes_ = {self.classes_.tolist()}); call fit instead of "
-                "partial_fit to start over with new classes.")
-        y_encoded = self.label_encoder_.transform(y).astype(np.int64)
-        return torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(y_encoded)
+                "partial_fit to start over with new classes, or pass all classes "
+                "to the first partial_fit with classes=.")
+        return torch.from_numpy(np.ascontiguousarray(X)), y
+
+    def encode_labels(self, y):
+        """Labels as the int64 class indices the criterion needs.
+
+        Labels of in-memory data are the original ones and get encoded; a
+        Dataset's labels (tensors, already indices) pass through.
+        """
+        if y is None or isinstance(y, torch.Tensor):
+            return y
+        return torch.from_numpy(self.label_encoder_.transform(np.asarray(y))
+                                .astype(np.int64))
 
     @contextlib.contextmanager
     def _seeded(self, seed):
@@ -412,9 +455,11 @@ class CrestClassifier(NeuralNetClassifier):
         kwargs = self.get_params_for("module")
         if not isinstance(self.module, torch.nn.Module):
             accepted = _init_parameters(self.module)
-            if "n_classes" in accepted and "n_classes" not in kwargs and getattr(
-                    self, "label_encoder_", None) is not None:
-                kwargs["n_classes"] = len(self.classes_)
+            if "n_classes" in accepted and "n_classes" not in kwargs:
+                try:
+                    kwargs["n_classes"] = len(self.classes_)
+                except AttributeError:
+                    pass  # unknown before fit unless classes= is given
             if ("n_features" in accepted and "n_features" not in kwargs
                     and getattr(self, "input_ndim_", None) == 2):
                 kwargs["n_features"] = self.n_features_in_
@@ -438,9 +483,18 @@ class CrestClassifier(NeuralNetClassifier):
         if (tensors is not None and self.iterator_valid is DataLoader
                 and not self.get_params_for("iterator_valid")):
             X, y, rows = tensors
-            return SlicingIterator(X, y, rows, self.batch_size if self.batch_size > 0
+            return SlicingIterator(X, self.encode_labels(y), rows,
+                                   self.batch_size if self.batch_size > 0
                                    else max(len(rows), 1))
         return super().get_iterator(dataset, training=training)
+
+    def forward_unpadded(self, x):
+        """The module's forward on a batch, as skorch's ``infer`` does it.
+
+        The CREST schedule's own passes (features, checks, quadratic model) use
+        this: they need no padding and should not pay for it.
+        """
+        return NeuralNet.infer(self, x)
 
     def infer(self, x, **fit_params):
         """Forward pass; in eval mode a short batch is padded to ``batch_size``.
@@ -517,7 +571,7 @@ class _CrestEpochIterator:
 
     def __init__(self, net, dataset):
         self.net = net
-        self.data = IndexedData(dataset)
+        self.data = IndexedData(dataset, net.encode_labels)
 
     def __len__(self):
         self.net.schedule_.bind(self.data)

@@ -24,11 +24,14 @@ def _unwrap(dataset):
 
 
 def _in_memory_tensors(dataset):
-    """(X, y, rows) when ``dataset`` is a skorch Dataset over tensors, else None."""
+    """(X, y, rows) when ``dataset`` is a skorch Dataset over a tensor, else None.
+
+    ``y`` is whatever the dataset holds (None for prediction).
+    """
     base, rows = _unwrap(dataset)
     if not isinstance(base, SkorchDataset) or not isinstance(base.X, torch.Tensor):
         return None
-    y = base.y if isinstance(base.y, torch.Tensor) else None
+    y = base.y
     if rows is None:
         rows = np.arange(len(base.X), dtype=np.int64)
     return base.X, y, rows
@@ -42,6 +45,8 @@ class IndexedData:
     dataset : torch Dataset
         A skorch ``Dataset`` over tensors (possibly inside skorch's validation
         ``Subset``) or any map-style dataset whose items are ``(x, y)``.
+    encode : callable
+        Maps the labels a skorch ``Dataset`` holds to int64 class indices.
 
     Attributes
     ----------
@@ -49,15 +54,16 @@ class IndexedData:
         The label of each position.
     """
 
-    def __init__(self, dataset):
+    def __init__(self, dataset, encode):
         tensors = _in_memory_tensors(dataset)
         self.dataset = dataset
         if tensors is not None:
             self.X, y, self.rows = tensors
             if y is None:
                 raise ValueError("CrestClassifier needs labels: pass y to fit.")
-            self.y = y
-            self.labels = y[torch.as_tensor(self.rows)].cpu().numpy().astype(np.int64)
+            # Encoded once, for all rows of the base dataset.
+            self.y = encode(y)
+            self.labels = self.y[torch.as_tensor(self.rows)].numpy().astype(np.int64)
         else:
             self.X = None
             self.labels = _dataset_labels(dataset)

@@ -24,7 +24,8 @@ own order. Per selection:
    ``min(I * batch_num_mul, steps_per_epoch)`` for the next selection.
 7. **Dropping learned examples** (``drop_learned``): examples whose recorded
    losses all stay under ``drop_thresh`` leave the pool every ``drop_interval``
-   epochs, never taking it below ``min_train_frac`` of the training set.
+   epochs, never taking it below ``min_train_frac`` of the training set, nor a
+   class below one random-subset quota.
 
 Every epoch has ``ceil(train_frac * n / batch_size)`` steps. Epoch 0 trains on
 uniform random batches (the model's gradients are meaningless before any
@@ -93,6 +94,7 @@ class CrestSchedule:
         self.coreset_order = []
         self.check_sample = None
         self.random_subset_union = None
+        self.random_subset_loss = float("nan")
         # (global step, steps since selection, checked loss, predicted loss)
         # of the latest checks: the evidence of what the check measures.
         self.check_log = collections.deque(maxlen=100_000)
@@ -295,6 +297,7 @@ class CrestSchedule:
         check_positions = self.rng.choice(len(union), size=check_size, replace=False)
         self.check_sample = union[check_positions]
         self.random_subset_union = union
+        self.random_subset_loss = float(losses.mean())
         anchor_loss = float(losses[check_positions].mean())
         self._fit_quadratic_model(net, data, anchor_loss)
         self._adapt(n_steps)
@@ -315,7 +318,7 @@ class CrestSchedule:
         def closure_for(positions, weights):
             def closure():
                 X, y = data.batch(positions)
-                output = net.infer(X)
+                output = net.forward_unpadded(X)
                 per_example = net.per_example_loss(output, y)
                 return (weights.to(per_example.device) * per_example).mean()
             return closure
@@ -364,15 +367,19 @@ class CrestSchedule:
             return
         pool_counts, quota = self._class_quota()
         pool_labels = self.labels[self.pool]
-        # A class keeps its whole pool unless enough of it remains for a full
-        # random-subset quota (the authors' rule).
+        # Each class keeps at least one random-subset quota of examples, the
+        # hardest of its learned ones first. (The authors' rule drops all of a
+        # class's learned examples or none, so a class that is almost entirely
+        # learned, the case dropping is for, dropped nothing.)
+        order = np.argsort(highest, kind="stable")  # best learned first
+        droppable = np.zeros_like(learned)
         for c in range(self.n_classes):
-            in_class = pool_labels == c
-            if (in_class & ~learned).sum() <= quota:
-                learned[in_class] = False
+            in_class = order[(pool_labels[order] == c) & learned[order]]
+            limit = max(0, int(pool_counts[c]) - quota)
+            droppable[in_class[:limit]] = True
         floor = math.ceil(self.config["min_train_frac"] * self.n_train)
         allowed = max(0, int(self.pool.size) - floor)
-        candidates = np.flatnonzero(learned)
+        candidates = np.flatnonzero(droppable)
         if candidates.size > allowed:
             # Drop the best-learned first and stop at the floor.
             candidates = candidates[np.argsort(highest[candidates],
@@ -396,7 +403,7 @@ def _eval_outputs(net, data, positions):
         with torch.inference_mode():
             for start in range(0, len(positions), _EVAL_BATCH):
                 X, y = data.batch(positions[start:start + _EVAL_BATCH])
-                output = net.infer(X)
+                output = net.forward_unpadded(X)
                 y = y.to(output.device)
                 losses.append(net.per_example_loss(output, y).float())
                 probabilities.append(nonlinearity(output).float())
@@ -415,7 +422,7 @@ def _eval_losses(net, data, positions):
             losses = []
             for start in range(0, len(positions), _EVAL_BATCH):
                 X, y = data.batch(positions[start:start + _EVAL_BATCH])
-                output = net.infer(X)
+                output = net.forward_unpadded(X)
                 losses.append(net.per_example_loss(output, y.to(output.device)))
     finally:
         net._set_training(was_training)

@@ -1,0 +1,657 @@
+"""CrestClassifier: step budget, selection schedule, weights, sklearn and skorch glue."""
+
+import math
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import MLP, LazyMLP
+from scipy import sparse
+from skorch.callbacks import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    EpochScoring,
+    LRScheduler,
+    ProgressBar,
+)
+from skorch.dataset import Dataset as SkorchDataset
+from skorch.dataset import ValidSplit
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils._param_validation import InvalidParameterError
+from torch.utils.data import TensorDataset
+
+from sklearn_crest import CrestClassifier
+
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
+HISTORY_KEYS = ("n_selections", "n_checks", "n_steps", "selection_s", "check_s",
+                "pool_size", "coreset_size", "selected_loss")
+
+
+def make_net(module=MLP, **params):
+    """A tiny, fast, deterministic CrestClassifier."""
+    settings = dict(train_frac=0.3, random_subset_size=0.2, batch_size=32, lr=0.1,
+                    max_epochs=3, train_split=None, verbose=0, random_state=0)
+    settings.update(params)
+    return CrestClassifier(module, **settings)
+
+
+class StepCounter(Callback):
+    """Counts, per epoch, training batches and actual optimizer steps."""
+
+    def initialize(self):
+        self.batches, self.steps = [], []
+        self._batches = self._steps = 0
+        self._hook = None
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        # The optimizer exists now (fit initialises the net first).
+        self._hook = net.optimizer_.register_step_post_hook(self._count_step)
+
+    def _count_step(self, optimizer, args, kwargs):
+        self._steps += 1
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._batches = self._steps = 0
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        if training:
+            self._batches += 1
+
+    def on_epoch_end(self, net, **kwargs):
+        self.batches.append(self._batches)
+        self.steps.append(self._steps)
+
+    def on_train_end(self, net, **kwargs):
+        self._hook.remove()
+
+
+class WeightRecordingClassifier(CrestClassifier):
+    """Records the coreset weights that reach ``get_loss`` in training."""
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        if training:
+            if not hasattr(self, "weights_seen_"):
+                self.weights_seen_ = []
+            weight = self.schedule_.batch_weight
+            self.weights_seen_.append(
+                (len(self.history) - 1, len(y_true),
+                 None if weight is None else weight.detach().clone()))
+        return super().get_loss(y_pred, y_true, X=X, training=training)
+
+
+def _counter(net):
+    return dict(net.callbacks_)["counter"]
+
+
+def _train_size(X, y, train_split):
+    if train_split is None:
+        return len(y)
+    dataset_train, _ = train_split(SkorchDataset(X, y), y)
+    return len(dataset_train)
+
+
+# ------------------------------------------------------------- step budget
+@pytest.mark.parametrize("n", [599, 600])
+@pytest.mark.parametrize("train_split", [None, ValidSplit(5, stratified=True)],
+                         ids=["no-split", "valid-split"])
+@pytest.mark.parametrize("selection, check_thresh_factor", [
+    ("crest", 0.1), ("crest", 0.0), ("random", 0.1), ("full", 0.1)])
+def test_step_budget_is_exact(digits600, selection, check_thresh_factor,
+                              train_split, n):
+    X, y = digits600[0][:n], digits600[1][:n]
+    net = make_net(selection=selection, check_thresh_factor=check_thresh_factor,
+                   train_split=train_split, callbacks=[("counter", StepCounter())])
+    net.fit(X, y)
+
+    n_train = _train_size(X, y, train_split)
+    if selection == "full":
+        expected = math.ceil(n_train / 32)
+    else:
+        expected = math.ceil(0.3 * n_train / 32)
+    counter = _counter(net)
+    assert net.history[:, "n_steps"] == [expected] * 3
+    assert counter.steps == [expected] * 3
+    assert counter.batches == [expected] * 3
+    assert net.schedule_.global_step == 3 * expected
+
+
+def test_budget_scales_with_train_frac(digits600):
+    X, y = digits600
+    steps = {}
+    for train_frac in (0.1, 0.5, 1.0):
+        net = make_net(train_frac=train_frac, max_epochs=2,
+                       callbacks=[("counter", StepCounter())]).fit(X, y)
+        steps[train_frac] = _counter(net).steps
+    assert steps == {0.1: [2, 2], 0.5: [10, 10], 1.0: [19, 19]}
+
+
+# ---------------------------------------------------------- re-selections
+def test_reselections_rise_as_check_thresh_factor_falls(digits600):
+    X, y = digits600
+    selections, checks = {}, {}
+    for factor in (1e9, 1e-3, 0.0):
+        net = make_net(check_thresh_factor=factor, max_epochs=6).fit(X, y)
+        selections[factor] = net.history[:, "n_selections"]
+        checks[factor] = net.history[:, "n_checks"]
+
+    # Epoch 0 is a random warm-up; the first selection opens epoch 1.
+    assert all(s[0] == 0 for s in selections.values())
+    assert selections[1e9] == [0, 1, 0, 0, 0, 0]
+    assert sum(checks[1e9]) > 0  # checks run, but never fail
+    totals = [sum(selections[f]) for f in (1e9, 1e-3, 0.0)]
+    assert totals[0] < totals[1] < totals[2], totals
+    # With a zero tolerance every check fails and re-selects.
+    assert sum(selections[0.0]) == sum(checks[0.0]) + 1
+
+
+def test_random_and_full_never_select(digits600):
+    X, y = digits600
+    for selection in ("random", "full"):
+        net = make_net(selection=selection, check_thresh_factor=0.0).fit(X, y)
+        assert net.history[:, "n_selections"] == [0, 0, 0]
+        assert net.history[:, "n_checks"] == [0, 0, 0]
+        assert net.history[:, "coreset_size"] == [0, 0, 0]
+
+
+# ---------------------------------------------------------- drop learned
+@pytest.mark.parametrize("min_train_frac", [0.5, 0.9])
+@pytest.mark.parametrize("watch_interval", [1, 2])
+def test_drop_learned_shrinks_pool_down_to_the_floor(digits600, min_train_frac,
+                                                     watch_interval):
+    X, y = digits600
+    n = len(y)
+    # A huge drop_thresh makes every observed example count as learned; drops
+    # are tried at the start of epochs 3 and 5 (drop_interval=2).
+    net = make_net(drop_learned=True, drop_interval=2, watch_interval=watch_interval,
+                   drop_thresh=10.0, min_train_frac=min_train_frac, batch_size=16,
+                   random_subset_size=0.1, check_thresh_factor=0.01,
+                   max_epochs=6).fit(X, y)
+    pool_sizes = net.history[:, "pool_size"]
+    floor = math.ceil(min_train_frac * n)
+    assert pool_sizes[:3] == [n] * 3
+    assert all(size >= floor for size in pool_sizes), pool_sizes
+    assert pool_sizes[-1] < n, pool_sizes
+    assert all(a >= b for a, b in zip(pool_sizes, pool_sizes[1:])), pool_sizes
+    schedule = net.schedule_
+    assert len(schedule.pool) == len(np.unique(schedule.pool)) == pool_sizes[-1]
+    # The last selection came after the last drop: it drew from the new pool.
+    assert net.history[-1, "n_selections"] > 0
+    served = np.concatenate([positions for positions, _ in schedule.coresets])
+    assert np.isin(served, schedule.pool).all()
+
+
+def test_no_drop_without_drop_learned(digits600):
+    X, y = digits600
+    net = make_net(drop_learned=False, drop_interval=2, watch_interval=1,
+                   drop_thresh=10.0, min_train_frac=0.5, max_epochs=6).fit(X, y)
+    assert net.history[:, "pool_size"] == [len(y)] * 6
+
+
+# ---------------------------------------------------------------- weights
+def test_get_loss_applies_the_batch_weights(digits600):
+    X, y = digits600
+    net = make_net(max_epochs=1).fit(X, y)
+    Xb = torch.from_numpy(X[:8])
+    yb = torch.from_numpy(net.label_encoder_.transform(y[:8]).astype(np.int64))
+    y_pred = net.infer(Xb).detach()
+    per_example = torch.nn.functional.cross_entropy(y_pred, yb, reduction="none")
+    weights = torch.tensor([0.1, 1.9, 0.5, 1.5, 3.0, 0.2, 0.3, 0.5])
+
+    net.schedule_.batch_weight = weights
+    weighted = net.get_loss(y_pred, yb, X=Xb, training=True)
+    torch.testing.assert_close(weighted, (weights * per_example).mean())
+    assert not torch.allclose(weighted, per_example.mean())
+    # Evaluation losses are never weighted.
+    torch.testing.assert_close(net.get_loss(y_pred, yb, X=Xb, training=False),
+                               per_example.mean())
+    net.schedule_.batch_weight = None
+    torch.testing.assert_close(net.get_loss(y_pred, yb, X=Xb, training=True),
+                               per_example.mean())
+
+
+def test_coreset_weights_reach_get_loss_during_training(digits600):
+    X, y = digits600
+    net = WeightRecordingClassifier(
+        MLP, train_frac=0.3, random_subset_size=0.2, batch_size=32, lr=0.1,
+        max_epochs=3, check_thresh_factor=1e9, train_split=None, verbose=0,
+        random_state=0).fit(X, y)
+    seen = net.weights_seen_
+    assert len(seen) == sum(net.history[:, "n_steps"])
+    warm_up = [w for epoch, _, w in seen if epoch == 0]
+    crest = [(size, w) for epoch, size, w in seen if epoch > 0]
+    assert warm_up and all(w is None for w in warm_up)
+    assert crest and all(w is not None for _, w in crest)
+    coreset_weights = [w for _, w in net.schedule_.coresets]
+    for size, w in crest:
+        assert len(w) == size == 32
+        assert (w > 0).all()
+        assert float(w.mean()) == pytest.approx(1.0, abs=1e-5)
+        # With one selection, every step uses one of its coresets' weights.
+        assert any(torch.equal(w, c) for c in coreset_weights)
+    assert max(float(w.std()) for _, w in crest) > 0.1
+
+
+# ----------------------------------------------------- labels and inputs
+def test_string_labels_round_trip(digits600):
+    X, y = digits600
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six",
+                      "seven", "eight", "nine"])
+    y_str = names[y]
+    net = make_net(max_epochs=4, lr=0.5).fit(X, y_str)
+    np.testing.assert_array_equal(net.classes_, np.sort(names))
+    predicted = net.predict(X)
+    assert predicted.dtype == y_str.dtype
+    assert set(predicted) <= set(names)
+    proba = net.predict_proba(X)
+    assert proba.shape == (len(y), 10)
+    np.testing.assert_array_equal(predicted, net.classes_[proba.argmax(axis=1)])
+    assert accuracy_score(y_str, predicted) > 0.5
+    assert net.score(X, y_str) == accuracy_score(y_str, predicted)
+
+
+def test_dataframe_sets_feature_names(digits600):
+    X, y = digits600
+    columns = [f"pixel_{i}" for i in range(X.shape[1])]
+    frame = pd.DataFrame(X, columns=columns)
+    net = make_net().fit(frame, pd.Series(y))
+    np.testing.assert_array_equal(net.feature_names_in_, columns)
+    assert net.n_features_in_ == X.shape[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        from_frame = net.predict(frame)
+    np.testing.assert_array_equal(from_frame, make_net().fit(X, y).predict(X))
+    with pytest.raises(ValueError, match="feature names"):
+        net.predict(frame.rename(columns={"pixel_0": "other"}))
+
+
+def test_tensors_float64_and_arrays_give_the_same_model(digits600):
+    X, y = digits600
+    reference = make_net().fit(X, y)
+    proba = reference.predict_proba(X)
+    assert proba.dtype == np.float32
+    assert all(p.dtype == torch.float32 for p in reference.module_.parameters())
+
+    from_tensors = make_net().fit(torch.from_numpy(X), torch.from_numpy(y))
+    np.testing.assert_array_equal(
+        from_tensors.predict_proba(torch.from_numpy(X)), proba)
+    from_float64 = make_net().fit(X.astype(np.float64), y)
+    np.testing.assert_array_equal(from_float64.predict_proba(X.astype(np.float64)),
+                                  proba)
+    np.testing.assert_array_equal(from_float64.predict_proba(X), proba)
+    # random_state matters: another seed gives another model.
+    other = make_net(random_state=1).fit(X, y)
+    assert not np.array_equal(other.predict_proba(X), proba)
+
+
+def test_torch_dataset_input(digits600):
+    X, y = digits600
+    dataset = TensorDataset(torch.from_numpy(X), torch.from_numpy(y.astype(np.int64)))
+    net = make_net(LazyMLP, max_epochs=5, lr=0.5).fit(dataset)
+    np.testing.assert_array_equal(net.classes_, np.arange(10))
+    assert net.history[:, "n_steps"] == [math.ceil(0.3 * len(y) / 32)] * 5
+    assert sum(net.history[:, "n_selections"]) >= 1
+    from_dataset = net.predict(dataset)
+    np.testing.assert_array_equal(from_dataset, net.predict(X))
+    assert accuracy_score(y, from_dataset) > 0.5
+    with pytest.raises(ValueError, match="y=None"):
+        make_net(LazyMLP).fit(dataset, y)
+    float_labels = TensorDataset(torch.from_numpy(X), torch.from_numpy(y * 1.0))
+    with pytest.raises(ValueError, match="integer"):
+        make_net(LazyMLP).fit(float_labels)
+
+
+def test_module_output_size_from_classes(digits600):
+    X, y = digits600
+    keep = y < 3
+    labels = np.array(["a", "b", "c"])[y[keep]]
+    net = make_net(max_epochs=1).fit(X[keep], labels)
+    assert net.module_.output.out_features == 3
+    assert net.module_.hidden.in_features == X.shape[1]
+
+    lazy = make_net(LazyMLP, max_epochs=1).fit(X[keep], labels)
+    assert lazy.module_.output.out_features == 3
+
+    explicit = make_net(max_epochs=1, module__n_classes=5).fit(X[keep], labels)
+    assert explicit.module_.output.out_features == 5
+
+    with_classes = make_net(max_epochs=1, classes=["a", "b", "c", "d"]).fit(
+        X[keep], labels)
+    assert with_classes.module_.output.out_features == 4
+    np.testing.assert_array_equal(with_classes.classes_, ["a", "b", "c", "d"])
+
+    instance = make_net(MLP(X.shape[1], 3), max_epochs=1).fit(X[keep], labels)
+    assert instance.predict(X[keep]).shape == (keep.sum(),)
+
+
+def test_prediction_of_a_row_does_not_depend_on_its_batch(digits600):
+    X, y = digits600
+    net = make_net().fit(X, y)
+    proba = net.predict_proba(X)
+    np.testing.assert_array_equal(net.predict_proba(X[:5]), proba[:5])
+    permutation = np.random.RandomState(0).permutation(len(y))
+    np.testing.assert_array_equal(net.predict_proba(X[permutation]),
+                                  proba[permutation])
+
+
+def test_predict_before_fit_and_wrong_width(digits600):
+    X, y = digits600
+    with pytest.raises(NotFittedError):
+        make_net().predict(X)
+    net = make_net(max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="features"):
+        net.predict(X[:, :10])
+
+
+# ------------------------------------------------------------- persistence
+def test_clone_pickle_and_params_round_trips(digits600, tmp_path):
+    X, y = digits600
+    net = make_net().fit(X, y)
+    proba = net.predict_proba(X)
+
+    cloned = clone(net)
+    assert not cloned.initialized_
+    assert cloned.get_params()["check_thresh_factor"] == net.check_thresh_factor
+    np.testing.assert_array_equal(cloned.fit(X, y).predict_proba(X), proba)
+
+    unpickled = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(unpickled.predict_proba(X), proba)
+    np.testing.assert_array_equal(unpickled.classes_, net.classes_)
+    assert unpickled.schedule_.global_step == net.schedule_.global_step
+
+    net.save_params(f_params=tmp_path / "params.pt",
+                    f_optimizer=tmp_path / "optimizer.pt",
+                    f_history=tmp_path / "history.json")
+    fresh = make_net(max_epochs=0).fit(X, y)
+    assert not np.array_equal(fresh.predict_proba(X), proba)
+    fresh.load_params(f_params=tmp_path / "params.pt",
+                      f_optimizer=tmp_path / "optimizer.pt",
+                      f_history=tmp_path / "history.json")
+    np.testing.assert_array_equal(fresh.predict_proba(X), proba)
+    assert fresh.history[:, "n_steps"] == net.history[:, "n_steps"]
+
+
+def test_grid_search_in_parallel(digits600):
+    X, y = digits600
+    grid = {"check_thresh_factor": [0.01, 1e9], "train_frac": [0.2, 0.5]}
+    search = GridSearchCV(make_net(max_epochs=2), grid, cv=2, n_jobs=2,
+                          error_score="raise").fit(X, y)
+    assert search.best_params_["check_thresh_factor"] in grid["check_thresh_factor"]
+    assert search.best_params_["train_frac"] in grid["train_frac"]
+    scores = search.cv_results_["mean_test_score"]
+    assert len(scores) == 4 and np.isfinite(scores).all()
+    assert search.predict(X).shape == (len(y),)
+
+
+# --------------------------------------------------------------- callbacks
+def test_early_stopping(digits600):
+    X, y = digits600
+    # Asking for a 50% better valid_loss every epoch stops the fit early.
+    net = make_net(max_epochs=20, train_split=ValidSplit(5, stratified=True),
+                   callbacks=[EarlyStopping(patience=2, threshold=0.5)]).fit(X, y)
+    assert len(net.history) < 20
+    assert net.history[:, "n_steps"] == [net.history[0, "n_steps"]] * len(net.history)
+
+
+def test_lr_scheduler(digits600):
+    X, y = digits600
+    net = make_net(callbacks=[LRScheduler(torch.optim.lr_scheduler.StepLR,
+                                          step_size=1, gamma=0.5)]).fit(X, y)
+    assert net.optimizer_.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)
+    assert net.history[:, "event_lr"] == pytest.approx([0.1, 0.05, 0.025])
+
+
+def test_checkpoint(digits600, tmp_path):
+    X, y = digits600
+    checkpoint = Checkpoint(monitor=None, dirname=str(tmp_path))
+    net = make_net(callbacks=[checkpoint]).fit(X, y)
+    for name in ("params.pt", "optimizer.pt", "criterion.pt", "history.json"):
+        assert (tmp_path / name).is_file(), name
+    assert net.history[:, "event_cp"] == [True] * 3
+
+    restored = make_net(max_epochs=0).fit(X, y)
+    restored.load_params(checkpoint=checkpoint)
+    np.testing.assert_array_equal(restored.predict_proba(X), net.predict_proba(X))
+
+    best = Checkpoint(dirname=str(tmp_path / "best"))
+    make_net(train_split=ValidSplit(5, stratified=True), callbacks=[best]).fit(X, y)
+    assert (tmp_path / "best" / "params.pt").is_file()
+
+
+@pytest.mark.parametrize("train_split", [None, ValidSplit(5, stratified=True)],
+                         ids=["no-split", "valid-split"])
+def test_progress_bar(digits600, train_split):
+    X, y = digits600
+    net = make_net(train_split=train_split, callbacks=[ProgressBar()]).fit(X, y)
+    assert len(net.history) == 3
+
+
+@pytest.mark.parametrize("labels", ["strings", "shifted-ints"])
+@pytest.mark.parametrize("use_caching", [True, False])
+def test_epoch_scoring_matches_valid_acc(digits600, use_caching, labels):
+    X, y = digits600
+    # Labels that differ from their encoding 0..n_classes-1.
+    y = np.array(list("abcdefghij"))[y] if labels == "strings" else y + 1
+    scoring = EpochScoring("accuracy", on_train=False, lower_is_better=False,
+                           name="my_acc", use_caching=use_caching)
+    net = make_net(max_epochs=4, lr=0.5, train_split=ValidSplit(5, stratified=True),
+                   callbacks=[("my_acc", scoring)]).fit(X, y)
+    assert net.history[:, "my_acc"] == net.history[:, "valid_acc"]
+    # valid_acc is the accuracy of the fitted model on skorch's validation rows.
+    _, dataset_valid = net.get_split_datasets(
+        torch.from_numpy(X),
+        torch.from_numpy(net.label_encoder_.transform(y).astype(np.int64)))
+    rows = np.asarray(dataset_valid.indices)
+    assert net.history[-1, "valid_acc"] == pytest.approx(
+        accuracy_score(y[rows], net.predict(X[rows])), abs=1e-12)
+    assert net.history[-1, "valid_acc"] > 0.6
+
+
+def test_valid_acc_without_caching(digits600):
+    X, y = digits600
+    y = y + 1  # integer labels that differ from their encoding
+    net = make_net(max_epochs=3, lr=0.5, use_caching=False,
+                   train_split=ValidSplit(5, stratified=True)).fit(X, y)
+    _, dataset_valid = net.get_split_datasets(
+        torch.from_numpy(X),
+        torch.from_numpy(net.label_encoder_.transform(y).astype(np.int64)))
+    rows = np.asarray(dataset_valid.indices)
+    assert net.history[-1, "valid_acc"] == pytest.approx(
+        accuracy_score(y[rows], net.predict(X[rows])), abs=1e-12)
+
+
+# ------------------------------------------------------------- partial_fit
+def test_partial_fit_continues_from_the_current_state(digits600):
+    X, y = digits600
+    steps = math.ceil(0.3 * len(y) / 32)
+    net = make_net(max_epochs=2, check_thresh_factor=1e9).fit(X, y)
+    module, schedule, optimizer = net.module_, net.schedule_, net.optimizer_
+    assert schedule.global_step == 2 * steps
+    snapshot = {k: v.clone() for k, v in module.state_dict().items()}
+
+    # With a zero learning rate nothing may move unless something re-initialises.
+    for group in optimizer.param_groups:
+        group["lr"] = 0.0
+    net.partial_fit(X, y)
+    assert len(net.history) == 4
+    assert net.module_ is module and net.schedule_ is schedule
+    assert net.optimizer_ is optimizer
+    assert schedule.global_step == 4 * steps
+    assert schedule.epoch == 4
+    for key, value in net.module_.state_dict().items():
+        assert torch.equal(value, snapshot[key]), key
+    # No second warm-up and no second first selection.
+    assert net.history[:, "n_selections"] == [0, 1, 0, 0]
+    assert net.history[:, "n_steps"] == [steps] * 4
+
+    for group in optimizer.param_groups:
+        group["lr"] = 0.1
+    net.partial_fit(X, y, epochs=1)
+    assert len(net.history) == 5
+    assert schedule.global_step == 5 * steps
+    assert net.history[-1, "train_loss"] < net.history[0, "train_loss"]
+
+
+def test_partial_fit_from_scratch_with_classes(digits600):
+    X, y = digits600
+    first = y < 5
+    net = make_net(max_epochs=1)
+    net.partial_fit(X[first], y[first], classes=np.arange(10))
+    np.testing.assert_array_equal(net.classes_, np.arange(10))
+    assert net.module_.output.out_features == 10
+    net.partial_fit(X, y)
+    assert len(net.history) == 2
+
+
+def test_warm_start_continues(digits600):
+    X, y = digits600
+    net = make_net(max_epochs=2, warm_start=True, check_thresh_factor=1e9).fit(X, y)
+    module, schedule = net.module_, net.schedule_
+    net.fit(X, y)
+    assert net.module_ is module and net.schedule_ is schedule
+    assert len(net.history) == 4
+    assert net.history[:, "n_selections"] == [0, 1, 0, 0]
+
+
+# -------------------------------------------------------------- small data
+def test_small_random_subsets_warn_and_still_fit(digits600):
+    X, y = digits600[0][:100], digits600[1][:100]
+    net = make_net(batch_size=16, random_subset_size=0.1, check_thresh_factor=0.0,
+                   max_epochs=3)
+    with pytest.warns(UserWarning, match="random_subset_size") as record:
+        net.fit(X, y)
+    assert len([w for w in record if "random_subset_size" in str(w.message)]) == 1
+    assert net.predict(X).shape == (100,)
+    assert all(len(positions) == 16 for positions, _ in net.schedule_.coresets)
+    assert sum(net.history[:, "n_selections"]) > 1
+
+
+def test_no_warning_when_random_subsets_are_large_enough(digits600):
+    X, y = digits600
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        make_net(random_subset_size=0.2).fit(X, y)
+
+
+# -------------------------------------------------------------- bad input
+def _bad_inputs(X, y):
+    X_nan = X.copy()
+    X_nan[3, 5] = np.nan
+    X_inf = X.copy()
+    X_inf[0, 0] = np.inf
+    return {
+        "nan": (X_nan, y, ValueError, "NaN"),
+        "inf": (X_inf, y, ValueError, "infinity"),
+        "empty": (np.empty((0, X.shape[1]), dtype=np.float32), y[:0], ValueError,
+                  "0 sample"),
+        "y-length": (X, y[:-1], ValueError, "samples"),
+        "y-none": (X, None, ValueError, "requires y"),
+        "sparse": (sparse.csr_matrix(X), y, TypeError, "[Ss]parse"),
+        "continuous-y": (X, y + 0.5, ValueError, "Unknown label type"),
+    }
+
+
+@pytest.mark.parametrize("case", ["nan", "inf", "empty", "y-length", "y-none",
+                                  "sparse", "continuous-y"])
+def test_bad_input_raises_clear_errors(digits600, case):
+    X, y, error, match = _bad_inputs(*digits600)[case]
+    with pytest.raises(error, match=match):
+        make_net().fit(X, y)
+
+
+@pytest.mark.parametrize("param, value", [
+    ("train_frac", 0), ("train_frac", 1.5), ("selection", "foo"),
+    ("random_subset_size", 0.0), ("check_thresh_factor", -1.0),
+    ("num_minibatch_coreset", 0), ("drop_learned", "yes"),
+    ("min_train_frac", 0.0), ("selection_metric", "manhattan"),
+])
+def test_bad_hyperparameters_raise_invalid_parameter_error(digits600, param, value):
+    X, y = digits600
+    with pytest.raises(InvalidParameterError, match=param):
+        make_net(**{param: value}).fit(X, y)
+    with pytest.raises(InvalidParameterError, match=param):
+        make_net(**{param: value}).partial_fit(X, y)
+
+
+def test_partial_fit_rejects_unseen_labels(digits600):
+    X, y = digits600
+    first = y < 5
+    net = make_net(max_epochs=1).fit(X[first], y[first])
+    with pytest.raises(ValueError, match="not seen"):
+        net.partial_fit(X, y)
+
+
+@pytest.mark.parametrize("case", ["nan", "sparse", "y-none", "y-length-and-width",
+                                  "bad-param"])
+def test_failed_fit_does_not_corrupt_a_fitted_model(digits600, case):
+    X, y = digits600
+    net = make_net().fit(X, y)
+    proba = net.predict_proba(X)
+    bad = _bad_inputs(X, y)
+    if case == "y-length-and-width":
+        # Valid X (other width), invalid y: the error comes after X is checked.
+        with pytest.raises(ValueError, match="samples"):
+            net.fit(X[:, :10], y[:-1])
+    elif case == "bad-param":
+        net.set_params(train_frac=0)
+        with pytest.raises(InvalidParameterError, match="train_frac"):
+            net.fit(X, y)
+        net.set_params(train_frac=0.3)
+    else:
+        X_bad, y_bad, error, match = bad[case]
+        with pytest.raises(error, match=match):
+            net.fit(X_bad, y_bad)
+    assert net.n_features_in_ == X.shape[1]
+    np.testing.assert_array_equal(net.classes_, np.arange(10))
+    np.testing.assert_array_equal(net.predict_proba(X), proba)
+
+
+def test_failed_fit_keeps_feature_names(digits600):
+    X, y = digits600
+    frame = pd.DataFrame(X, columns=[f"pixel_{i}" for i in range(X.shape[1])])
+    net = make_net().fit(frame, y)
+    proba = net.predict_proba(frame)
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        net.fit(X_nan, y)
+    np.testing.assert_array_equal(net.feature_names_in_, frame.columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(net.predict_proba(frame), proba)
+
+
+# ---------------------------------------------------------------- history
+def test_history_records_per_epoch_figures(digits600):
+    X, y = digits600
+    steps = math.ceil(0.3 * len(y) / 32)
+    net = make_net(max_epochs=4, check_thresh_factor=1e9).fit(X, y)
+    for row in net.history:
+        for key in HISTORY_KEYS:
+            assert key in row, key
+    history = net.history
+    assert history[:, "n_steps"] == [steps] * 4
+    assert history[:, "n_selections"] == [0, 1, 0, 0]
+    # check_interval=1: a check before every step but the selecting one.
+    assert history[:, "n_checks"] == [0, steps - 1, steps, steps]
+    assert history[:, "pool_size"] == [len(y)] * 4
+    selection_s = history[:, "selection_s"]
+    assert selection_s[0] == 0 and selection_s[1] > 0
+    assert selection_s[2] == selection_s[3] == 0
+    check_s = history[:, "check_s"]
+    assert check_s[0] == 0 and all(s > 0 for s in check_s[1:])
+    selected = history[:, "selected_loss"]
+    assert np.isnan(selected[0]) and np.isnan(selected[2]) and np.isnan(selected[3])
+    assert 0 < selected[1] < 10
+    coreset_size = history[:, "coreset_size"]
+    assert coreset_size[0] == 0
+    assert 32 <= coreset_size[1] <= 5 * 32
+    assert coreset_size[1] == coreset_size[2] == coreset_size[3]

@@ -1,0 +1,33 @@
+"""The README's quickstart is what CI runs, and the package is what it says."""
+
+import re
+from pathlib import Path
+
+import sklearn_crest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def quickstart_commands():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.+?)\n```", section, flags=re.S)
+
+
+def test_quickstart_has_exactly_two_commands_that_ci_runs_verbatim():
+    commands = quickstart_commands()
+    assert len(commands) == 2
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    for command in commands:
+        assert "\n" not in command.strip()
+        assert command.strip() in ci_lines
+    # CPU torch is installed before the package in both commands.
+    for command in commands:
+        assert command.index("pip install torch==2.13.0") < command.index(
+            "pip install -e")
+
+
+def test_public_surface():
+    assert sorted(sklearn_crest.__all__) == sorted(
+        ["CrestClassifier", "CoresetSelector", "CoresetTrainer", "__version__"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+", sklearn_crest.__version__)
