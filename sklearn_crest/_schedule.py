@@ -11,8 +11,10 @@ own order. Per selection:
    one-hot) and its loss.
 3. **Mini-batch coresets.** From each random subset, facility location picks a
    weighted coreset of exactly ``batch_size`` examples (per class, largest
-   remainder). Each training step consumes one mini-batch coreset, cycling
-   through the P of them in a fresh random order, as the paper describes.
+   remainder). Each training step consumes one mini-batch coreset, as the
+   paper describes: the first two are built at selection, the others when a
+   step first needs them (a region that ends early never pays for the rest),
+   then the P of them are cycled in a fresh random order.
 4. **Quadratic model.** The loss is modelled around the current parameters
    (see ``_curvature.py``).
 5. **Checks.** Every ``check_interval`` (I) steps, the loss on a fixed check
@@ -21,7 +23,8 @@ own order. Per selection:
    are selected at once.
 6. **Adaptive interval.** At later selections I becomes
    ``ceil(ref_curvature / curvature * interval_mul)`` and P becomes
-   ``min(I * batch_num_mul, steps_per_epoch)`` for the next selection.
+   ``min(I * batch_num_mul, steps_per_epoch)``, both for the region that
+   starts.
 7. **Dropping learned examples** (``drop_learned``): examples whose recorded
    losses all stay under ``drop_thresh`` leave the pool every ``drop_interval``
    epochs, never taking it below ``min_train_frac`` of the training set, nor a
@@ -88,7 +91,6 @@ class CrestSchedule:
         self.last_selection_step = None
         self.check_interval = int(config["check_interval"])
         self.n_coresets = int(config["num_minibatch_coreset"])
-        self.next_n_coresets = self.n_coresets
         self.reference_curvature = None
         self.coresets = []
         self.coreset_order = []
@@ -156,7 +158,7 @@ class CrestSchedule:
         else:
             for _ in range(n_steps):
                 self._select_or_check(net, data, n_steps)
-                positions, weights = self._next_coreset()
+                positions, weights = self._next_coreset(net, data)
                 yield self._step(weights, positions)
         self.batch_weight = None
         self.epoch += 1
@@ -252,15 +254,40 @@ class CrestSchedule:
         return subsets
 
     def _select(self, net, data, n_steps):
+        """Start a region: first coresets, check sample, quadratic model."""
         start = time.perf_counter()
-        n_subsets = self.next_n_coresets
+        self.coresets = []
+        self.coreset_order = []
+        # Two coresets now (the quadratic model is fitted on them); the rest of
+        # the region's num_minibatch_coreset are built when a step first needs
+        # them. The authors build all of them at once, but regions often end
+        # before the last ones are used, and each costs a forward pass over a
+        # whole random subset.
+        union, losses = self._build_coresets(net, data, min(2, self.n_coresets))
+        # The check sample and the anchor loss come from the same forward pass.
+        check_size = min(self.config["check_sample_size"], len(union))
+        check_positions = self.rng.choice(len(union), size=check_size, replace=False)
+        self.check_sample = union[check_positions]
+        self.random_subset_union = union
+        self.random_subset_loss = float(losses.mean())
+        anchor_loss = float(losses[check_positions].mean())
+        self._fit_quadratic_model(net, data, anchor_loss)
+        self._adapt(n_steps)
+        self.last_selection_step = self.global_step
+        self.epoch_stats["n_selections"] += 1
+        self.epoch_stats["selection_s"] += time.perf_counter() - start
+
+    def _build_coresets(self, net, data, n_subsets):
+        """Draw ``n_subsets`` random subsets and add one coreset from each.
+
+        Returns the positions of the subsets' union and their eval-mode losses.
+        """
         subsets = self._draw_random_subsets(n_subsets)
         union = np.unique(np.concatenate([np.concatenate(s) for s in subsets]))
         # One forward pass over the union gives proxies and losses for all.
         probabilities, losses = _eval_outputs(net, data, union)
-        union_labels = self.labels[union]
-        proxies = probabilities.clone()
-        proxies[torch.arange(len(union)), torch.as_tensor(union_labels)] -= 1.0
+        proxies = probabilities
+        proxies[torch.arange(len(union)), torch.as_tensor(self.labels[union])] -= 1.0
         losses = losses.cpu().numpy()
         if self.config["drop_learned"]:
             self._watch_losses(union, losses)
@@ -278,32 +305,17 @@ class CrestSchedule:
         solved = select_in_ground_sets(
             proxies, ground_sets, quotas, metric=self.config["selection_metric"],
             random_state=self.rng)
-        coresets = []
-        for subset_index, parts in enumerate(subsets):
+        for subset_index in range(len(subsets)):
             mine = [s for s, owner in zip(solved, owners) if owner == subset_index]
             positions = np.concatenate([s[0] for s in mine])
             sizes = np.concatenate([s[1] for s in mine])
             # Cluster sizes sum to the subset size; rescale to mean 1 so that a
             # coreset step's loss is on the scale of an ordinary batch mean.
             weights = sizes * (len(positions) / sizes.sum())
-            coresets.append((union[positions],
-                             torch.as_tensor(weights, dtype=torch.float32)))
+            self.coresets.append((union[positions],
+                                  torch.as_tensor(weights, dtype=torch.float32)))
             self.epoch_stats["selected_loss"].append(float(losses[positions].mean()))
-        self.coresets = coresets
-        self.coreset_order = []
-
-        # The check sample and the anchor loss come from the same forward pass.
-        check_size = min(self.config["check_sample_size"], len(union))
-        check_positions = self.rng.choice(len(union), size=check_size, replace=False)
-        self.check_sample = union[check_positions]
-        self.random_subset_union = union
-        self.random_subset_loss = float(losses.mean())
-        anchor_loss = float(losses[check_positions].mean())
-        self._fit_quadratic_model(net, data, anchor_loss)
-        self._adapt(n_steps)
-        self.last_selection_step = self.global_step
-        self.epoch_stats["n_selections"] += 1
-        self.epoch_stats["selection_s"] += time.perf_counter() - start
+        return union, losses
 
     def _fit_quadratic_model(self, net, data, anchor_loss):
         # Two coresets are enough for the curvature's running average and
@@ -338,11 +350,19 @@ class CrestSchedule:
             return
         ratio = self.reference_curvature / max(curvature, 1e-12)
         self.check_interval = max(1, math.ceil(ratio * self.config["interval_mul"]))
-        # Takes effect at the next selection: this one's subsets are drawn.
-        self.next_n_coresets = max(1, min(
+        # Coresets are built on demand, so the new count applies to this region
+        # already (in the authors' code, only from the next selection on).
+        self.n_coresets = max(1, min(
             int(self.check_interval * self.config["batch_num_mul"]), max(n_steps, 1)))
 
-    def _next_coreset(self):
+    def _next_coreset(self, net, data):
+        """The coreset for this step: a new one while the region has fewer
+        than ``n_coresets``, then the built ones in a fresh random order."""
+        if len(self.coresets) < self.n_coresets:
+            start = time.perf_counter()
+            self._build_coresets(net, data, 1)
+            self.epoch_stats["selection_s"] += time.perf_counter() - start
+            return self.coresets[-1]
         if not self.coreset_order:
             self.coreset_order = list(self.rng.permutation(len(self.coresets)))
         return self.coresets[self.coreset_order.pop()]
