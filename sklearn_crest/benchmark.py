@@ -1,0 +1,352 @@
+"""What CREST buys: full-data training, a random subset and CREST, side by side.
+
+Run ``python -m sklearn_crest.benchmark`` (or ``sklearn-crest``). It trains the
+same model three ways, ``selection="full"``, ``"random"`` and ``"crest"`` (the
+last two at the same ``train_frac``), for several seeds, and writes a table,
+a JSON and a CSV file and PNG plots.
+
+Defaults use scikit-learn's embedded ``load_digits`` with a small MLP, so the
+command runs in well under a minute with nothing to download. The real
+benchmark is ``--dataset fashion-mnist --model cnn`` (or ``mlp``).
+
+Timing: the wall-clock of a run is the sum of its training epochs (skorch's
+``dur``, which includes CREST's selection and checks); the test-set evaluation
+after each epoch, which only draws the learning curves, is excluded.
+"""
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback
+
+from ._classifier import CrestClassifier
+from ._models import MLP, SmallCNN
+
+METHODS = ("full", "random", "crest")
+# Coreset hyperparameters that the command passes through to CrestClassifier.
+PASSTHROUGH = {
+    "random_subset_size": float, "num_minibatch_coreset": int,
+    "check_interval": int, "check_thresh_factor": float, "interval_mul": float,
+    "batch_num_mul": float, "watch_interval": int, "drop_interval": int,
+    "drop_thresh": float, "min_train_frac": float, "check_sample_size": int,
+}
+DATASET_DEFAULTS = {
+    # epochs, batch size, learning rate
+    "digits": (30, 32, 0.05),
+    "fashion-mnist": (10, 128, 0.05),
+}
+
+
+class TestAccuracy(Callback):
+    """Test accuracy after every epoch, outside the timed training."""
+
+    def __init__(self, X_test, y_test, log=None, label=""):
+        self.X_test = X_test
+        self.y_test = y_test
+        self.log = log
+        self.label = label
+
+    def on_epoch_end(self, net, **kwargs):
+        accuracy = float(np.mean(net.predict(self.X_test) == self.y_test))
+        net.history.record("test_acc", accuracy)
+        if self.log is not None:
+            row = net.history[-1]
+            self.log(f"{self.label} epoch {row['epoch']:3d}  test_acc {accuracy:.4f}  "
+                     f"train {row['dur']:.2f}s  steps {row['n_steps']}  "
+                     f"selections {row['n_selections']}")
+
+
+def load_data(name, model, data_home=None, label_noise=0.0, seed=0):
+    """Train/test arrays (float32 in [0, 1]) for a dataset name."""
+    if name == "digits":
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+        X, y = load_digits(return_X_y=True)
+        X = (X / 16.0).astype(np.float32)
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=0.3, stratify=y, random_state=0)
+    elif name == "fashion-mnist":
+        from .datasets import fetch_fashion_mnist
+        X_train, y_train = fetch_fashion_mnist(data_home, subset="train",
+                                               return_X_y=True)
+        X_test, y_test = fetch_fashion_mnist(data_home, subset="test",
+                                             return_X_y=True)
+    else:
+        raise ValueError(f"unknown dataset {name!r}")
+    if model == "cnn" and name != "fashion-mnist":
+        raise ValueError("--model cnn needs 28x28 images: use --dataset fashion-mnist")
+    y_train = flip_labels(y_train, label_noise, seed) if label_noise else y_train
+    return X_train, y_train, X_test, y_test
+
+
+def flip_labels(y, fraction, seed):
+    """Give ``fraction`` of the labels (chosen with ``seed``) another class."""
+    rng = np.random.RandomState(seed)
+    y = np.array(y, copy=True)
+    classes = np.unique(y)
+    flipped = rng.choice(len(y), size=int(round(fraction * len(y))), replace=False)
+    shift = rng.randint(1, len(classes), size=flipped.size)
+    positions = np.searchsorted(classes, y[flipped])
+    y[flipped] = classes[(positions + shift) % len(classes)]
+    return y
+
+
+def run_one(method, seed, data, args, log):
+    """Train one model; return its learning curve and totals."""
+    X_train, y_train, X_test, y_test = data
+    module = SmallCNN if args.model == "cnn" else MLP
+    extra = {} if args.model == "cnn" else {"module__hidden": args.hidden}
+    params = {name: getattr(args, name) for name in PASSTHROUGH
+              if getattr(args, name) is not None}
+    label = f"[{method:>6} seed {seed}]"
+    net = CrestClassifier(
+        module, selection=method, train_frac=args.train_frac,
+        drop_learned=args.drop_learned, max_epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr,
+        optimizer=torch.optim.SGD, optimizer__momentum=0.9,
+        train_split=None, verbose=0, random_state=seed,
+        callbacks=[("test_acc", TestAccuracy(X_test, y_test, log, label))],
+        **extra, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # small-data subset notice
+        net.fit(X_train, y_train)
+    history = net.history
+    durations = np.array(history[:, "dur"], dtype=float)
+    steps = np.array(history[:, "n_steps"], dtype=float)
+    examples = steps * args.batch_size
+    if method == "full":
+        examples = np.full_like(steps, len(y_train))
+    return {
+        "method": method, "seed": seed,
+        "test_acc": [float(a) for a in history[:, "test_acc"]],
+        "wall_s": np.cumsum(durations).tolist(),
+        "steps": np.cumsum(steps).astype(int).tolist(),
+        "examples_seen": np.cumsum(examples).astype(int).tolist(),
+        "selection_s": float(np.sum(history[:, "selection_s"])),
+        "check_s": float(np.sum(history[:, "check_s"])),
+        "n_selections": int(np.sum(history[:, "n_selections"])),
+        "n_checks": int(np.sum(history[:, "n_checks"])),
+        "selected_loss": [None if not np.isfinite(v) else float(v)
+                          for v in history[:, "selected_loss"]],
+        "pool_size": [int(v) for v in history[:, "pool_size"]],
+    }
+
+
+def time_to_reach(run, target):
+    """Seconds of ``run`` until its test accuracy first reaches ``target``."""
+    for accuracy, seconds in zip(run["test_acc"], run["wall_s"]):
+        if accuracy >= target:
+            return seconds
+    return math.nan
+
+
+def summarize(runs):
+    """Per-method figures over seeds (means and standard deviations)."""
+    by_method = {m: [r for r in runs if r["method"] == m] for m in METHODS}
+    by_method = {m: rs for m, rs in by_method.items() if rs}
+    full = {r["seed"]: r for r in by_method.get("full", [])}
+    summary = {}
+    for method, method_runs in by_method.items():
+        final = np.array([r["test_acc"][-1] for r in method_runs])
+        wall = np.array([r["wall_s"][-1] for r in method_runs])
+        overhead = np.array([r["selection_s"] + r["check_s"] for r in method_runs])
+        row = {
+            "test_acc_mean": float(final.mean()), "test_acc_std": float(final.std()),
+            "wall_s": float(wall.mean()),
+            "steps": int(np.mean([r["steps"][-1] for r in method_runs])),
+            "examples_seen": int(np.mean([r["examples_seen"][-1]
+                                          for r in method_runs])),
+            "selection_s": float(np.mean([r["selection_s"] for r in method_runs])),
+            "check_s": float(np.mean([r["check_s"] for r in method_runs])),
+            "overhead_share": float(np.mean(overhead / wall)),
+            "n_selections": float(np.mean([r["n_selections"] for r in method_runs])),
+        }
+        if full:
+            paired = [r for r in method_runs if r["seed"] in full]
+            full_acc = np.array([full[r["seed"]]["test_acc"][-1] for r in paired])
+            acc = np.array([r["test_acc"][-1] for r in paired])
+            # Relative error: the accuracy lost against full-data training, as
+            # a fraction of full's accuracy.
+            row["relative_error"] = float(np.mean((full_acc - acc) / full_acc))
+            row["speedup_wall"] = float(np.mean(
+                [full[r["seed"]]["wall_s"][-1] / r["wall_s"][-1] for r in paired]))
+            # How much faster than full to reach this method's final accuracy.
+            ratios = [time_to_reach(full[r["seed"]], r["test_acc"][-1])
+                      / r["wall_s"][-1] for r in paired]
+            row["speedup_to_accuracy"] = float(np.mean(ratios))
+        summary[method] = row
+    return summary
+
+
+def format_table(summary):
+    header = ("method", "test acc", "rel. err", "wall s", "steps", "examples",
+              "sel+check s (share)", "speedup", "speedup to acc")
+    lines = [" | ".join(header), " | ".join("---" for _ in header)]
+    for method, row in summary.items():
+        lines.append(" | ".join([
+            method,
+            f"{row['test_acc_mean']:.4f} +- {row['test_acc_std']:.4f}",
+            f"{row.get('relative_error', math.nan):+.2%}",
+            f"{row['wall_s']:.1f}",
+            f"{row['steps']}",
+            f"{row['examples_seen']}",
+            f"{row['selection_s'] + row['check_s']:.1f} ({row['overhead_share']:.0%})",
+            f"{row.get('speedup_wall', math.nan):.2f}x",
+            "-" if method == "full" else
+            _format_speedup(row.get("speedup_to_accuracy", math.nan)),
+        ]))
+    return "\n".join("| " + line + " |" for line in lines)
+
+
+def _format_speedup(value):
+    return "not reached by full" if not np.isfinite(value) else f"{value:.2f}x"
+
+
+def write_outputs(runs, summary, args, out):
+    out.mkdir(parents=True, exist_ok=True)
+    config = {k: v for k, v in vars(args).items() if k != "quiet"}
+    (out / "results.json").write_text(json.dumps(
+        {"config": config, "summary": summary, "runs": runs}, indent=2))
+    with open(out / "results.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["method", "seed", "epoch", "test_acc", "wall_s", "steps",
+                         "examples_seen", "selected_loss", "pool_size"])
+        for run in runs:
+            for epoch, values in enumerate(zip(
+                    run["test_acc"], run["wall_s"], run["steps"],
+                    run["examples_seen"], run["selected_loss"], run["pool_size"]), 1):
+                writer.writerow([run["method"], run["seed"], epoch, *values])
+    (out / "summary.md").write_text(format_table(summary) + "\n")
+    return plot(runs, out)
+
+
+def plot(runs, out):
+    """Accuracy against time and steps, and the selected examples' loss."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        warnings.warn("matplotlib is not installed: no plots (pip install "
+                      "'sklearn-crest[plots]').", UserWarning, stacklevel=2)
+        return []
+    colors = {"full": "tab:gray", "random": "tab:blue", "crest": "tab:red"}
+    written = []
+    for x_key, x_label, name in (("wall_s", "training wall-clock (s)",
+                                  "accuracy_vs_time.png"),
+                                 ("steps", "optimizer steps", "accuracy_vs_steps.png")):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for method in METHODS:
+            method_runs = [r for r in runs if r["method"] == method]
+            for i, run in enumerate(method_runs):
+                ax.plot(run[x_key], run["test_acc"], color=colors[method],
+                        alpha=0.8, marker=".", label=method if i == 0 else None)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel("test accuracy")
+        # Log scale: the budgets differ tenfold, and early learning matters.
+        ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=120)
+        plt.close(fig)
+        written.append(out / name)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, run in enumerate(r for r in runs if r["method"] == "crest"):
+        epochs = [e for e, v in enumerate(run["selected_loss"], 1) if v is not None]
+        values = [v for v in run["selected_loss"] if v is not None]
+        ax.plot(epochs, values, color=colors["crest"], marker=".",
+                label="crest" if i == 0 else None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean loss of selected examples\nat selection time")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "selected_loss.png", dpi=120)
+    plt.close(fig)
+    written.append(out / "selected_loss.png")
+    return written
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m sklearn_crest.benchmark",
+        description="Train the same model with full data, a random subset and "
+                    "CREST, and report accuracy, wall-clock and overhead.")
+    parser.add_argument("--dataset", choices=sorted(DATASET_DEFAULTS),
+                        default="digits")
+    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
+    parser.add_argument("--train-frac", type=float, default=0.1)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="default: 30 for digits, 10 for fashion-mnist")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--hidden", type=int, default=256,
+                        help="hidden units of the MLP")
+    parser.add_argument("--label-noise", type=float, default=0.0,
+                        help="fraction of training labels flipped (seed 0)")
+    parser.add_argument("--drop-learned", action="store_true")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--data-home", default=None)
+    parser.add_argument("--out", default="crest-benchmark")
+    parser.add_argument("--quiet", action="store_true")
+    for name, kind in PASSTHROUGH.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind,
+                            default=None, help="CrestClassifier parameter")
+    args = parser.parse_args(argv)
+    epochs, batch_size, lr = DATASET_DEFAULTS[args.dataset]
+    args.epochs = args.epochs or epochs
+    args.batch_size = args.batch_size or batch_size
+    args.lr = args.lr or lr
+    methods = args.methods.split(",")
+    unknown = set(methods) - set(METHODS)
+    if unknown or not methods:
+        parser.error(f"--methods takes a comma-separated subset of {METHODS}")
+    if not 0.0 <= args.label_noise < 1.0:
+        parser.error("--label-noise must be in [0, 1)")
+    args.methods = methods
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+
+    def log(message):
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    try:
+        data = load_data(args.dataset, args.model, args.data_home, args.label_noise)
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    log(f"{args.dataset}: {len(data[1])} training and {len(data[3])} test examples; "
+        f"model {args.model}, train_frac {args.train_frac}, {args.epochs} epochs, "
+        f"{args.seeds} seeds")
+    runs = []
+    start = time.perf_counter()
+    for seed in range(args.seeds):
+        # Methods interleaved per seed, so that machine load hits them alike.
+        for method in args.methods:
+            runs.append(run_one(method, seed, data, args, log))
+    summary = summarize(runs)
+    out = Path(args.out)
+    plots = write_outputs(runs, summary, args, out)
+    print(format_table(summary))
+    print(f"\nwrote {out / 'results.json'}, {out / 'results.csv'}, "
+          f"{out / 'summary.md'}" + "".join(f", {p}" for p in plots)
+          + f" in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
