@@ -38,11 +38,12 @@ METRICS = ("euclidean", "cosine")
 OPTIMIZERS = ("lazy", "naive", "stochastic")
 CLASS_BALANCES = ("proportional", "balanced")
 
-# A dense float32 kernel of one block may take this many bytes. 512 MiB is a
-# 11,585-point block: the CREST per-class blocks (a few hundred points) are far
-# below it, and a 60,000-point ground set is split into 6 blocks (see Notes of
-# select_coreset).
-DEFAULT_MAX_KERNEL_BYTES = 512 * 2**20
+# A dense float32 kernel of one block may take this many bytes: 128 MiB is a
+# 5,792-point block. CREST's per-class blocks (a few hundred points) are far
+# below it. Larger ground sets are split into spatial blocks; on Fashion-MNIST
+# (60,000 points, PCA-64, budget 6,000) 128 MiB blocks took half the time of
+# 512 MiB blocks for 99.99% of their objective (benchmarks/RESULTS.md).
+DEFAULT_MAX_KERNEL_BYTES = 128 * 2**20
 
 # Rows of a similarity block computed at once when points are assigned to the
 # nearest selected element; bounds that temporary to about 64 MiB.

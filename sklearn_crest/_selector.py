@@ -110,8 +110,10 @@ class CoresetSelector(BaseSampler):
     -----
     Facility location maximises ``sum_i max_{j in S} s_ij`` over each class;
     the greedy is within ``1 - 1/e`` of the optimum. Classes too large for one
-    dense kernel (512 MiB, about 11,500 points) are split into random blocks
-    that are solved separately, with weights still taken over the whole class.
+    dense kernel (128 MiB, about 5,800 points) are split into spatial blocks
+    (recursive bisection along the principal direction) that are solved
+    separately, with weights still taken over the whole class; memory stays
+    bounded whatever the number of samples.
 
     Examples
     --------
