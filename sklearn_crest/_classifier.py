@@ -412,6 +412,8 @@ class CrestClassifier(NeuralNetClassifier):
         with self._seeded(self._fit_seed()):
             if not keep_state:
                 self.initialize()
+            else:
+                self.schedule_.reconfigure(self._crest_config(), self.batch_size)
             NeuralNet.partial_fit(self, X, y, _routing_method="fit", **fit_params)
         return self
 
@@ -441,16 +443,20 @@ class CrestClassifier(NeuralNetClassifier):
         with self._seeded(seed):
             if first:
                 self.initialize()
+            else:
+                self.schedule_.reconfigure(self._crest_config(), self.batch_size)
             NeuralNet.partial_fit(self, X, y, **fit_params)
         return self
 
     def initialize(self):
         """Initialize skorch's components and a fresh CREST schedule."""
         super().initialize()
-        config = {name: getattr(self, name) for name in CREST_PARAMS}
-        self.schedule_ = CrestSchedule(config, self.batch_size,
+        self.schedule_ = CrestSchedule(self._crest_config(), self.batch_size,
                                        check_random_state(self._fit_seed()))
         return self
+
+    def _crest_config(self):
+        return {name: getattr(self, name) for name in CREST_PARAMS}
 
     def initialize_module(self):
         """Build the module, filling ``n_classes``/``n_features`` if it takes them."""

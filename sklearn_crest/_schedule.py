@@ -104,10 +104,18 @@ class CrestSchedule:
         self.loss_watch = None
         self.loss_watch_epoch = None
         self.batch_weight = None
+        self.labels = None
+        self.n_classes = 0
         self.subset_size_warned = False
         self.epoch_stats = self._new_epoch_stats()
 
     # ------------------------------------------------------------------ set-up
+    def reconfigure(self, config, batch_size):
+        """Take new hyperparameters (``set_params`` between ``partial_fit`` calls)
+        while keeping the state: pool, coresets, model, intervals."""
+        self.config = dict(config)
+        self.batch_size = int(batch_size)
+
     def bind(self, data):
         """Attach to a training set; a different size restarts the schedule."""
         n = len(data)
@@ -148,10 +156,9 @@ class CrestSchedule:
         if selection == "crest" and self.config["drop_learned"]:
             self._maybe_drop_learned()
         if selection == "full":
-            batches = np.array_split(self.rng.permutation(self.n_train),
-                                     max(n_steps, 1)) if n_steps else []
-            for positions in batches:
-                yield self._step(None, positions)
+            order = self.rng.permutation(self.n_train)
+            for start in range(0, self.n_train, self.batch_size):
+                yield self._step(None, order[start:start + self.batch_size])
         elif selection == "random" or self.epoch == 0:
             for positions in self._random_batches(n_steps):
                 yield self._step(None, positions)

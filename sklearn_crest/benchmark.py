@@ -191,17 +191,18 @@ def format_table(summary):
               "sel+check s (share)", "speedup", "speedup to acc")
     lines = [" | ".join(header), " | ".join("---" for _ in header)]
     for method, row in summary.items():
+        vs_full = "relative_error" in row  # only when full ran too
         lines.append(" | ".join([
             method,
             f"{row['test_acc_mean']:.4f} +- {row['test_acc_std']:.4f}",
-            f"{row.get('relative_error', math.nan):+.2%}",
+            f"{row['relative_error']:+.2%}" if vs_full else "-",
             f"{row['wall_s']:.1f}",
             f"{row['steps']}",
             f"{row['examples_seen']}",
             f"{row['selection_s'] + row['check_s']:.1f} ({row['overhead_share']:.0%})",
-            f"{row.get('speedup_wall', math.nan):.2f}x",
-            "-" if method == "full" else
-            _format_speedup(row.get("speedup_to_accuracy", math.nan)),
+            f"{row['speedup_wall']:.2f}x" if vs_full else "-",
+            "-" if method == "full" or not vs_full else
+            _format_speedup(row["speedup_to_accuracy"]),
         ]))
     return "\n".join("| " + line + " |" for line in lines)
 

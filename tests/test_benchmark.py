@@ -93,3 +93,13 @@ def test_bad_arguments_exit_with_usage(capsys):
     with pytest.raises(SystemExit):
         benchmark.main(["--model", "cnn", "--label-noise", "1.5"])
     assert "usage" in capsys.readouterr().err
+
+
+def test_table_without_full_leaves_comparisons_blank():
+    run = {"method": "crest", "seed": 0, "test_acc": [0.5, 0.6], "wall_s": [1.0, 2.0],
+           "steps": [1, 2], "examples_seen": [10, 20], "selection_s": 0.5,
+           "check_s": 0.5, "n_selections": 1}
+    table = benchmark.format_table(benchmark.summarize([run]))
+    row = [line for line in table.splitlines() if line.startswith("| crest")][0]
+    assert "nan" not in row
+    assert row.count("| - ") == 3

@@ -655,3 +655,15 @@ def test_history_records_per_epoch_figures(digits600):
     assert coreset_size[0] == 0
     assert 32 <= coreset_size[1] <= 5 * 32
     assert coreset_size[1] == coreset_size[2] == coreset_size[3]
+
+
+def test_partial_fit_takes_new_hyperparameters_and_keeps_state(digits600):
+    X, y = digits600
+    net = make_net(max_epochs=2, train_frac=0.1).fit(X, y)
+    step = net.schedule_.global_step
+    net.set_params(train_frac=0.2, check_thresh_factor=1e9)
+    net.partial_fit(X, y)
+    steps = net.history[-1, "n_steps"]
+    assert steps == math.ceil(0.2 * len(X) / net.batch_size)
+    assert net.schedule_.global_step == step + 2 * steps
+    assert net.schedule_.config["check_thresh_factor"] == 1e9
