@@ -54,6 +54,7 @@ import torch
 
 from ._curvature import QuadraticLossModel
 from ._facility_location import allocate_budget, select_in_ground_sets
+from ._proxies import softmax_minus_onehot
 
 # Examples per forward pass of the feature and check passes: large batches
 # amortise per-call overhead; inference mode keeps the memory at activations.
@@ -293,8 +294,7 @@ class CrestSchedule:
         union = np.unique(np.concatenate([np.concatenate(s) for s in subsets]))
         # One forward pass over the union gives proxies and losses for all.
         probabilities, losses = _eval_outputs(net, data, union)
-        proxies = probabilities
-        proxies[torch.arange(len(union)), torch.as_tensor(self.labels[union])] -= 1.0
+        proxies = softmax_minus_onehot(probabilities, self.labels[union])
         losses = losses.cpu().numpy()
         if self.config["drop_learned"]:
             self._watch_losses(union, losses)
