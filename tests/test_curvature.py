@@ -1,0 +1,55 @@
+"""The quadratic loss model: exact on a separable quadratic."""
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_crest._curvature import QuadraticLossModel
+
+
+def separable_quadratic(curvatures, centre):
+    """loss(w) = 1/2 sum_i a_i (w_i - c_i)^2: gradient a (w - c), Hessian diag(a)."""
+    def loss(w):
+        return 0.5 * (curvatures * (w - centre) ** 2).sum()
+    return loss
+
+
+def test_exact_on_a_separable_quadratic():
+    torch.manual_seed(0)
+    curvatures = torch.tensor([0.5, 2.0, 3.0, 0.1])
+    centre = torch.tensor([1.0, -1.0, 0.5, 2.0])
+    loss = separable_quadratic(curvatures, centre)
+    w = torch.zeros(4, requires_grad=True)
+    model = QuadraticLossModel().fit(
+        [w], [(lambda: loss(w), 1.0)], float(loss(w.detach())),
+        torch.Generator().manual_seed(0))
+    # A diagonal Hessian makes every Hutchinson probe exact: h = |a| + 1e-4.
+    np.testing.assert_allclose(model.curvature.numpy(), curvatures.numpy() + 1e-4,
+                               rtol=1e-6)
+    np.testing.assert_allclose(model.gradient.numpy(),
+                               (curvatures * (0 - centre)).numpy(), rtol=1e-6)
+    with torch.no_grad():
+        w.copy_(torch.tensor([0.3, -0.2, 0.1, 0.4]))
+    assert model.predict([w]) == pytest.approx(float(loss(w.detach())), abs=1e-3)
+    # The model tracks the parameters it is given, not a copy.
+    with torch.no_grad():
+        w.zero_()
+    assert model.predict([w]) == pytest.approx(model.loss_at_selection)
+
+
+def test_chunk_shares_average_the_gradients_and_the_curvature_is_a_running_rms():
+    w = torch.zeros(2, requires_grad=True)
+    first = separable_quadratic(torch.tensor([1.0, 1.0]), torch.tensor([1.0, 0.0]))
+    second = separable_quadratic(torch.tensor([3.0, 3.0]), torch.tensor([0.0, 1.0]))
+    model = QuadraticLossModel().fit(
+        [w], [(lambda: first(w), 0.25), (lambda: second(w), 0.75)], 0.0,
+        torch.Generator().manual_seed(0))
+    # Gradients at 0: (-1, 0) and (0, -3), weighted 1/4 and 3/4.
+    np.testing.assert_allclose(model.gradient.numpy(), [-0.25, -2.25], rtol=1e-6)
+    # Curvature: the bias-corrected RMS after probes 1 and 3 (AdaHessian's).
+    second_moment = 0.999 * 0.001 * 1.0 + 0.001 * 9.0
+    rms_after_two = np.sqrt(second_moment / (1 - 0.999**2))
+    expected = 0.25 * (1.0 + 1e-4) + 0.75 * (rms_after_two + 1e-4)
+    np.testing.assert_allclose(model.curvature.numpy(), [expected, expected],
+                               rtol=1e-5)
+    assert model.curvature_norm == pytest.approx(np.sqrt(2) * expected, rel=1e-5)
