@@ -592,10 +592,11 @@ def select_coreset(features, budget, *, labels=None, metric="euclidean",
     epsilon : float
         Accuracy of the stochastic greedy.
     random_state : int, RandomState or None
-        Seeds the stochastic greedy and the block partition of large classes.
+        Seeds the stochastic greedy and the power iterations that split large
+        classes into blocks.
     max_kernel_bytes : int
         Largest dense float32 kernel built at once; larger classes are split
-        into random blocks that fit.
+        into spatial blocks that fit.
     class_budgets : array-like of int, optional
         Per-class quotas in the order of ``np.unique(labels)``, used instead of
         ``budget`` and ``class_balance``.

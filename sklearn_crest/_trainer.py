@@ -53,7 +53,7 @@ class CoresetTrainer(MetaEstimatorMixin, BaseEstimator):
         Class labels of ``estimator_`` (classifiers only).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also

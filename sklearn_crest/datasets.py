@@ -131,8 +131,10 @@ def fetch_fashion_mnist(data_home=None, *, subset="train", return_X_y=False,
 
     Returns
     -------
-    Bunch with ``data`` (float32 in [0, 1]), ``target`` (int64 in 0..9),
-    ``target_names`` and ``DESCR``; or ``(data, target)``.
+    data : Bunch or tuple of ndarray
+        A Bunch with ``data`` (float32 in [0, 1]), ``target`` (int64 in 0..9),
+        ``target_names`` and ``DESCR``; with ``return_X_y=True``, the tuple
+        ``(data, target)``.
 
     Raises
     ------
