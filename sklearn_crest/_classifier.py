@@ -62,9 +62,12 @@ class CrestClassifier(NeuralNetClassifier):
     coresets are re-selected, the check interval adapts to the curvature, and
     learned examples can be dropped. An epoch has
     ``ceil(train_frac * n / batch_size)`` steps, so training costs about
-    ``train_frac`` of full-data training. ``selection="random"`` and
-    ``selection="full"`` run the same code with uniform random batches at the
-    same budget, or with ordinary full epochs, for fair comparisons.
+    ``train_frac`` of full-data training. The first epoch trains on uniform
+    random batches (the gradient proxies of an untrained network carry no
+    information), as in the authors' code; selection starts with the second.
+    ``selection="random"`` and ``selection="full"`` run the same code with
+    uniform random batches at the same budget, or with ordinary full epochs,
+    for fair comparisons.
 
     Every skorch feature keeps working (``module__*``, ``optimizer__*``,
     ``lr``, ``max_epochs``, ``batch_size``, ``callbacks``, ``history``,
@@ -152,10 +155,16 @@ class CrestClassifier(NeuralNetClassifier):
     schedule_ : CrestSchedule
         The selection state: pool, coresets, quadratic model, intervals.
     history_ : skorch History
-        Per epoch, skorch's entries plus ``n_selections``, ``n_checks``,
-        ``n_steps``, ``selection_s``, ``check_s``, ``pool_size``,
-        ``coreset_size`` and ``selected_loss`` (mean loss of the selected
-        examples at selection time; NaN in epochs without a selection).
+        Per epoch, skorch's entries plus ``n_selections`` (re-selections,
+        i.e. new regions), ``n_checks``, ``n_steps``, ``selection_s`` and
+        ``check_s`` (seconds, on-demand coresets included in selection),
+        ``pool_size``, ``coreset_size`` (distinct examples in the current
+        coresets), ``selected_loss`` (mean loss of the examples selected into
+        the coresets built in that epoch, at the time they were selected: the
+        paper's difficulty analysis) and ``subset_loss`` (mean loss of the
+        random subsets they were selected from, the baseline to compare it
+        with). The two losses are NaN in epochs that built no coreset; coresets
+        built on demand count, so an epoch without a re-selection can have them.
 
     Notes
     -----

@@ -141,7 +141,8 @@ class CrestSchedule:
     @staticmethod
     def _new_epoch_stats():
         return {"n_selections": 0, "n_checks": 0, "n_steps": 0,
-                "selection_s": 0.0, "check_s": 0.0, "selected_loss": []}
+                "selection_s": 0.0, "check_s": 0.0, "selected_loss": [],
+                "subset_loss": []}
 
     # --------------------------------------------------------------- the epoch
     def epoch_batches(self, net, data):
@@ -200,8 +201,8 @@ class CrestSchedule:
             "check_s": stats["check_s"],
             "pool_size": int(self.pool.size) if self.pool is not None else 0,
             "coreset_size": int(coreset_examples),
-            "selected_loss": (float(np.mean(stats["selected_loss"]))
-                              if stats["selected_loss"] else float("nan")),
+            "selected_loss": _mean_or_nan(stats["selected_loss"]),
+            "subset_loss": _mean_or_nan(stats["subset_loss"]),
         }
 
     # ------------------------------------------------------- select and check
@@ -322,6 +323,7 @@ class CrestSchedule:
             self.coresets.append((union[positions],
                                   torch.as_tensor(weights, dtype=torch.float32)))
             self.epoch_stats["selected_loss"].append(float(losses[positions].mean()))
+        self.epoch_stats["subset_loss"].append(float(losses.mean()))
         return union, losses
 
     def _fit_quadratic_model(self, net, data, anchor_loss):
@@ -413,6 +415,10 @@ class CrestSchedule:
                                                kind="stable")[:allowed]]
         if candidates.size:
             self.pool = np.delete(self.pool, candidates)
+
+
+def _mean_or_nan(values):
+    return float(np.mean(values)) if values else float("nan")
 
 
 def _parameters(net):

@@ -136,6 +136,8 @@ def run_one(method, seed, data, args, log):
         "n_checks": int(np.sum(history[:, "n_checks"])),
         "selected_loss": [None if not np.isfinite(v) else float(v)
                           for v in history[:, "selected_loss"]],
+        "subset_loss": [None if not np.isfinite(v) else float(v)
+                        for v in history[:, "subset_loss"]],
         "pool_size": [int(v) for v in history[:, "pool_size"]],
     }
 
@@ -262,12 +264,15 @@ def plot(runs, out):
         written.append(out / name)
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, run in enumerate(r for r in runs if r["method"] == "crest"):
-        epochs = [e for e, v in enumerate(run["selected_loss"], 1) if v is not None]
-        values = [v for v in run["selected_loss"] if v is not None]
-        ax.plot(epochs, values, color=colors["crest"], marker=".",
-                label="crest" if i == 0 else None)
+        for key, style, name in (("selected_loss", "-", "selected examples"),
+                                 ("subset_loss", "--", "their random subsets")):
+            values = run.get(key, [])
+            epochs = [e for e, v in enumerate(values, 1) if v is not None]
+            ax.plot(epochs, [v for v in values if v is not None], style,
+                    color=colors["crest"], marker=".",
+                    label=name if i == 0 else None)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("mean loss of selected examples\nat selection time")
+    ax.set_ylabel("mean loss at selection time")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()

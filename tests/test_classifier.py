@@ -32,7 +32,7 @@ from sklearn_crest import CrestClassifier
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 HISTORY_KEYS = ("n_selections", "n_checks", "n_steps", "selection_s", "check_s",
-                "pool_size", "coreset_size", "selected_loss")
+                "pool_size", "coreset_size", "selected_loss", "subset_loss")
 
 
 def make_net(module=MLP, **params):
@@ -667,3 +667,17 @@ def test_partial_fit_takes_new_hyperparameters_and_keeps_state(digits600):
     assert steps == math.ceil(0.2 * len(X) / net.batch_size)
     assert net.schedule_.global_step == step + 2 * steps
     assert net.schedule_.config["check_thresh_factor"] == 1e9
+
+
+def test_selection_losses_are_recorded_from_the_second_epoch(digits600):
+    X, y = digits600
+    net = make_net(max_epochs=3).fit(X, y)
+    selected = net.history[:, "selected_loss"]
+    subset = net.history[:, "subset_loss"]
+    # Epoch 1 is the random warm-up: nothing is selected.
+    assert math.isnan(selected[0]) and math.isnan(subset[0])
+    assert net.history[1, "n_selections"] >= 1
+    assert selected[1] > 0 and subset[1] > 0
+    # Weighted coresets are drawn from their subsets: both losses describe
+    # the same model, so they are of the same order.
+    assert 0.1 < selected[1] / subset[1] < 10
