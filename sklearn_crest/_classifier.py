@@ -12,6 +12,7 @@ input validation, float32 casting, label encoding and ``random_state``.
 import contextlib
 import inspect
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -287,6 +288,18 @@ class CrestClassifier(NeuralNetClassifier):
             self._parameter_constraints,
             {name: getattr(self, name) for name in self._parameter_constraints},
             caller_name=type(self).__name__)
+        if not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1:
+            raise ValueError(
+                f"{type(self).__name__} needs a positive int batch_size (the size "
+                f"of one training step and of one mini-batch coreset); got "
+                f"{self.batch_size!r}. skorch's batch_size=-1 (the whole dataset "
+                "in one batch) has no CREST meaning.")
+        if (self.iterator_train is not DataLoader
+                or self.get_params_for("iterator_train")):
+            warnings.warn(
+                "iterator_train and iterator_train__* are not used: CREST's "
+                "schedule serves the training batches (tensor slicing for arrays, "
+                "the Dataset's own items otherwise).", UserWarning, stacklevel=3)
 
     # Fitted attributes that validating training data sets; a fit that fails
     # on its input restores them, so a fitted model is never corrupted.
@@ -349,7 +362,9 @@ class CrestClassifier(NeuralNetClassifier):
         if len(y) != len(X):
             raise ValueError(
                 f"X has {len(X)} samples but y has {len(y)}; they must match.")
-        if reset:
+        if reset or getattr(self, "label_encoder_", None) is None:
+            # Also after skorch's initialize() + load_params(), where classes=
+            # stands for the labels of the fit that made the parameters.
             if classes is None:
                 classes = np.unique(y) if self.classes is None else self.classes
             self.label_encoder_ = LabelEncoder().fit(np.asarray(classes))
@@ -392,6 +407,14 @@ class CrestClassifier(NeuralNetClassifier):
             return None
         return check_random_state(self.random_state).randint(2**31 - 1)
 
+    def _continuation_seed(self):
+        """A fresh seed for a call that continues training (partial_fit, warm
+        start), drawn from the schedule so that a sequence of calls is
+        reproducible but no two calls replay the same dropout masks."""
+        if self.random_state is None:
+            return None
+        return self.schedule_.rng.randint(2**31 - 1)
+
     def check_data(self, X, y):
         # skorch infers classes_ from y here; labels are already encoded and
         # classes_ comes from the label encoder.
@@ -418,7 +441,8 @@ class CrestClassifier(NeuralNetClassifier):
         self._validate_crest_params()
         keep_state = self.warm_start and self.initialized_
         X, y = self._prepare(X, y, reset=not keep_state)
-        with self._seeded(self._fit_seed()):
+        with self._seeded(self._continuation_seed() if keep_state
+                          else self._fit_seed()):
             if not keep_state:
                 self.initialize()
             else:
@@ -446,10 +470,8 @@ class CrestClassifier(NeuralNetClassifier):
         self._validate_crest_params()
         first = not self.initialized_
         X, y = self._prepare(X, y, reset=first, classes=classes)
-        seed = self._fit_seed() if first else (
-            None if self.random_state is None else
-            self.schedule_.rng.randint(2**31 - 1))
-        with self._seeded(seed):
+        with self._seeded(self._fit_seed() if first
+                          else self._continuation_seed()):
             if first:
                 self.initialize()
             else:
@@ -459,9 +481,15 @@ class CrestClassifier(NeuralNetClassifier):
 
     def initialize(self):
         """Initialize skorch's components and a fresh CREST schedule."""
+        self.schedule_ = None
         super().initialize()
         self.schedule_ = CrestSchedule(self._crest_config(), self.batch_size,
                                        check_random_state(self._fit_seed()))
+        if "schedule_" not in self.cuda_dependent_attributes_:
+            # The quadratic model holds parameter-sized tensors on the training
+            # device; skorch then maps them to CPU when unpickled without CUDA.
+            self.cuda_dependent_attributes_ = (
+                list(self.cuda_dependent_attributes_) + ["schedule_"])
         return self
 
     def _crest_config(self):
@@ -481,6 +509,10 @@ class CrestClassifier(NeuralNetClassifier):
                     and getattr(self, "input_ndim_", None) == 2):
                 kwargs["n_features"] = self.n_features_in_
         self.module_ = self.initialized_instance(self.module, kwargs)
+        if getattr(self, "schedule_", None) is not None:
+            # A rebuilt module (set_params(module__...)) invalidates the
+            # quadratic model and the coresets chosen with the old one.
+            self.schedule_.reset_region()
         return self
 
     def initialize_criterion(self):

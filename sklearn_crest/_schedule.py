@@ -86,7 +86,11 @@ class CrestSchedule:
         self.torch_generator = torch.Generator().manual_seed(
             int(random_state.randint(2**31 - 1)))
         self.n_train = None
+        self.data_fingerprint = None
         self.pool = None
+        self._class_members = None
+        self.served = 0
+        self.check_batch = None
         self.epoch = 0
         self.global_step = 0
         self.last_selection_step = None
@@ -114,23 +118,48 @@ class CrestSchedule:
     def reconfigure(self, config, batch_size):
         """Take new hyperparameters (``set_params`` between ``partial_fit`` calls)
         while keeping the state: pool, coresets, model, intervals."""
+        old = self.config
         self.config = dict(config)
         self.batch_size = int(batch_size)
+        # Initial values that a user changed apply now; adapted values that
+        # the user did not touch stay adapted.
+        if config["check_interval"] != old["check_interval"]:
+            self.check_interval = int(config["check_interval"])
+        if config["num_minibatch_coreset"] != old["num_minibatch_coreset"]:
+            self.n_coresets = int(config["num_minibatch_coreset"])
+        if (config["drop_learned"], config["watch_interval"]) != (
+                old["drop_learned"], old["watch_interval"]):
+            self.loss_watch = None  # reallocated by the next bind
+
+    def reset_region(self):
+        """Forget the coresets and the quadratic model (the module was rebuilt,
+        or the training data changed): the next step selects afresh."""
+        self.coresets = []
+        self.coreset_order = []
+        self.served = 0
+        self.last_selection_step = None
+        self.check_batch = None
+        self.quadratic_model = QuadraticLossModel()
+        self.reference_curvature = None
 
     def bind(self, data):
-        """Attach to a training set; a different size restarts the schedule."""
-        n = len(data)
-        if n != self.n_train:
-            self.n_train = n
-            self.pool = np.arange(n, dtype=np.int64)
-            self.coresets = []
-            self.last_selection_step = None
-            if self.config["drop_learned"]:
-                self.loss_watch = np.full((self.config["watch_interval"], n), -1.0,
-                                          dtype=np.float32)
-                self.loss_watch_epoch = np.full(self.config["watch_interval"], -1)
+        """Attach to a training set. Other data (not merely the same rows
+        again) restarts the pool and the region: positions into the old data
+        mean nothing in the new."""
+        fingerprint = data.fingerprint()
+        if fingerprint != self.data_fingerprint:
+            self.data_fingerprint = fingerprint
+            self.n_train = len(data)
+            self.pool = np.arange(self.n_train, dtype=np.int64)
+            self.loss_watch = None
+            self.reset_region()
         self.labels = data.labels
-        self.n_classes = int(self.labels.max()) + 1 if n else 0
+        self.n_classes = int(self.labels.max()) + 1 if self.n_train else 0
+        if self.config["drop_learned"] and self.loss_watch is None:
+            self.loss_watch = np.full((self.config["watch_interval"], self.n_train),
+                                      -1.0, dtype=np.float32)
+            self.loss_watch_epoch = np.full(self.config["watch_interval"], -1)
+        self._class_members = None
 
     def steps_per_epoch(self):
         """Optimizer steps in one epoch: the step budget."""
@@ -217,7 +246,7 @@ class CrestSchedule:
 
     def _check_passes(self, net, data):
         start = time.perf_counter()
-        losses = _eval_losses(net, data, self.check_sample)
+        losses = _losses_of_batches(net, [self.check_batch])
         true_loss = float(losses.mean())
         predicted = self.quadratic_model.predict(_parameters(net))
         self.epoch_stats["n_checks"] += 1
@@ -254,7 +283,12 @@ class CrestSchedule:
     def _draw_random_subsets(self, n_subsets):
         """Class-balanced random subsets of the pool, independent of each other."""
         pool_counts, quota = self._class_quota()
-        members = [self.pool[self.labels[self.pool] == c] for c in range(self.n_classes)]
+        if self._class_members is None:
+            # Cached until the pool changes: scanning the pool per class on
+            # every on-demand coreset costs milliseconds with many classes.
+            self._class_members = [self.pool[self.labels[self.pool] == c]
+                                   for c in range(self.n_classes)]
+        members = self._class_members
         subsets = []
         for _ in range(n_subsets):
             parts = [self.rng.choice(m, size=min(quota, m.size), replace=False)
@@ -267,6 +301,7 @@ class CrestSchedule:
         start = time.perf_counter()
         self.coresets = []
         self.coreset_order = []
+        self.served = 0
         # Two coresets now (the quadratic model is fitted on them); the rest of
         # the region's num_minibatch_coreset are built when a step first needs
         # them. The authors build all of them at once, but regions often end
@@ -277,6 +312,9 @@ class CrestSchedule:
         check_size = min(self.config["check_sample_size"], len(union))
         check_positions = self.rng.choice(len(union), size=check_size, replace=False)
         self.check_sample = union[check_positions]
+        # Gathered once: every check then sees exactly these tensors (no
+        # re-reading, and no fresh augmentation from a Dataset's transforms).
+        self.check_batch = data.batch(self.check_sample)
         self.random_subset_union = union
         self.random_subset_loss = float(losses.mean())
         anchor_loss = float(losses[check_positions].mean())
@@ -354,6 +392,10 @@ class CrestSchedule:
 
     def _adapt(self, n_steps):
         curvature = self.quadratic_model.curvature_norm
+        if not math.isfinite(curvature) or curvature <= 0:
+            # A diverging run (non-finite curvature): keep the current interval
+            # and count rather than fail here; skorch reports the loss.
+            return
         if self.reference_curvature is None:
             self.reference_curvature = curvature
             return
@@ -365,12 +407,17 @@ class CrestSchedule:
             int(self.check_interval * self.config["batch_num_mul"]), max(n_steps, 1)))
 
     def _next_coreset(self, net, data):
-        """The coreset for this step: a new one while the region has fewer
-        than ``n_coresets``, then the built ones in a fresh random order."""
+        """The coreset for this step: each built one once, then a new one while
+        the region has fewer than ``n_coresets``, then all of them again in a
+        fresh random order."""
+        if self.served < len(self.coresets):
+            self.served += 1
+            return self.coresets[self.served - 1]
         if len(self.coresets) < self.n_coresets:
             start = time.perf_counter()
             self._build_coresets(net, data, 1)
             self.epoch_stats["selection_s"] += time.perf_counter() - start
+            self.served += 1
             return self.coresets[-1]
         if not self.coreset_order:
             self.coreset_order = list(self.rng.permutation(len(self.coresets)))
@@ -415,6 +462,7 @@ class CrestSchedule:
                                                kind="stable")[:allowed]]
         if candidates.size:
             self.pool = np.delete(self.pool, candidates)
+            self._class_members = None
 
 
 def _mean_or_nan(values):
@@ -447,14 +495,19 @@ def _eval_outputs(net, data, positions):
 
 def _eval_losses(net, data, positions):
     """Per-example losses at ``positions``, in eval mode."""
-    module = net.module_
-    was_training = module.training
+    return _losses_of_batches(
+        net, (data.batch(positions[start:start + _EVAL_BATCH])
+              for start in range(0, len(positions), _EVAL_BATCH)))
+
+
+def _losses_of_batches(net, batches):
+    """Per-example losses of ``(X, y)`` batches, in eval mode."""
+    was_training = net.module_.training
     net._set_training(False)
     try:
         with torch.inference_mode():
             losses = []
-            for start in range(0, len(positions), _EVAL_BATCH):
-                X, y = data.batch(positions[start:start + _EVAL_BATCH])
+            for X, y in batches:
                 output = net.forward_unpadded(X)
                 losses.append(net.per_example_loss(output, y.to(output.device)))
     finally:

@@ -681,3 +681,101 @@ def test_selection_losses_are_recorded_from_the_second_epoch(digits600):
     # Weighted coresets are drawn from their subsets: both losses describe
     # the same model, so they are of the same order.
     assert 0.1 < selected[1] / subset[1] < 10
+
+
+# ---------------------------------------------------------------------------
+# State across calls: new data, new hyperparameters, a rebuilt module
+# ---------------------------------------------------------------------------
+
+
+def test_partial_fit_on_other_data_selects_afresh(digits600):
+    X, y = digits600
+    net = make_net(max_epochs=2, check_thresh_factor=1e9).fit(X, y)
+    old_positions = [c[0].copy() for c in net.schedule_.coresets]
+    net.partial_fit(X, y)
+    # The same data again: the region goes on, nothing is re-selected.
+    assert sum(net.history[-2:, "n_selections"]) == 0
+    perm = np.random.RandomState(0).permutation(len(y))
+    net.partial_fit(X[perm], y[perm])
+    # Other data of the same size: positions into the old data mean nothing,
+    # so the first CREST step selects again.
+    assert net.history[-2, "n_selections"] == 1
+    assert not all(np.array_equal(a, c[0]) for a, c in
+                   zip(old_positions, net.schedule_.coresets))
+
+
+def test_batch_size_must_be_positive(digits600):
+    X, y = digits600
+    with pytest.raises(ValueError, match="batch_size"):
+        make_net(batch_size=-1).fit(X, y)
+
+
+def test_set_params_between_partial_fits_takes_effect(digits600):
+    X, y = digits600
+    net = make_net(max_epochs=2).fit(X, y)
+    assert net.history[-1, "n_checks"] > 0
+    net.set_params(check_interval=1000, num_minibatch_coreset=1)
+    net.partial_fit(X, y)
+    assert net.schedule_.check_interval == 1000
+    assert net.history[-1, "n_checks"] == 0
+    # Switching dropping on after a fit allocates its loss history.
+    net.set_params(drop_learned=True, watch_interval=3, drop_interval=1)
+    net.partial_fit(X, y)
+    assert net.schedule_.loss_watch.shape == (3, len(y))
+
+
+def test_rebuilt_module_resets_the_quadratic_model(digits600):
+    X, y = digits600
+    net = make_net(max_epochs=2).fit(X, y)
+    net.set_params(module__hidden=24)
+    net.partial_fit(X, y)  # must not compare parameters of two architectures
+    assert net.module_.hidden.out_features == 24
+    assert net.schedule_.quadratic_model.anchor.numel() == sum(
+        p.numel() for p in net.module_.parameters())
+
+
+def test_a_diverging_run_does_not_crash_the_schedule(digits600):
+    X, y = digits600
+    with torch.autograd.set_detect_anomaly(False):
+        net = make_net(lr=1e6, max_epochs=3)
+        try:
+            net.fit(X, y)
+        except ValueError as error:  # only a clear error is acceptable
+            assert "cannot convert float NaN" not in str(error)
+
+
+def test_initialize_and_load_params_then_continue_training(digits600, tmp_path):
+    X, y = digits600
+    trained = make_net(max_epochs=2).fit(X, y)
+    trained.save_params(f_params=tmp_path / "params.pt")
+    fresh = make_net(max_epochs=1, classes=np.unique(y), module__n_features=64)
+    fresh.initialize().load_params(f_params=tmp_path / "params.pt")
+    np.testing.assert_array_equal(fresh.predict(X), trained.predict(X))
+    loaded = [p.detach().clone() for p in fresh.module_.parameters()]
+    fresh.partial_fit(X, y)  # continues from the loaded parameters
+    assert fresh.history[-1, "n_steps"] > 0
+    assert any(not torch.equal(a, b.detach())
+               for a, b in zip(loaded, fresh.module_.parameters()))
+    np.testing.assert_array_equal(fresh.classes_, np.unique(y))
+
+
+def test_a_region_serves_its_built_coresets_before_building_more(digits600):
+    X, y = digits600
+    served = []
+
+    class Recording(CrestClassifier):
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            if training and self.schedule_.batch_weight is not None:
+                served.append(id(self.schedule_.batch_weight))
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+
+    net = Recording(MLP, train_frac=0.3, random_subset_size=0.2, batch_size=32,
+                    lr=0.1, max_epochs=2, train_split=None, verbose=0,
+                    random_state=0, check_thresh_factor=1e9,
+                    num_minibatch_coreset=4)
+    net.fit(X, y)
+    built = [id(c[1]) for c in net.schedule_.coresets]
+    # One region (no re-selection): the 4 coresets are served in build order,
+    # each once, before any is reused.
+    assert len(built) == 4
+    assert served[:4] == built
