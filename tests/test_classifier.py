@@ -779,3 +779,54 @@ def test_a_region_serves_its_built_coresets_before_building_more(digits600):
     # each once, before any is reused.
     assert len(built) == 4
     assert served[:4] == built
+
+
+# ---------------------------------------------------------------------------
+# Each CREST hyperparameter has an effect
+# ---------------------------------------------------------------------------
+
+
+def test_check_sample_size_sets_the_check_batch(digits600):
+    X, y = digits600
+    net = make_net(check_sample_size=7, max_epochs=2).fit(X, y)
+    assert len(net.schedule_.check_sample) == 7
+    assert len(net.schedule_.check_batch[1]) == 7
+
+
+def test_selection_metric_changes_the_coresets(digits600):
+    X, y = digits600
+    chosen = {}
+    for metric in ("euclidean", "cosine"):
+        net = make_net(selection_metric=metric, max_epochs=2,
+                       check_thresh_factor=1e9).fit(X, y)
+        chosen[metric] = np.sort(np.concatenate(
+            [c[0] for c in net.schedule_.coresets]))
+    assert not np.array_equal(chosen["euclidean"], chosen["cosine"])
+
+
+def test_num_minibatch_coreset_is_the_number_of_coresets_of_a_region(digits600):
+    X, y = digits600
+    for count in (1, 3):
+        net = make_net(num_minibatch_coreset=count, max_epochs=3,
+                       check_thresh_factor=1e9).fit(X, y)
+        assert len(net.schedule_.coresets) == count
+
+
+def test_interval_mul_makes_checks_rarer(digits600):
+    X, y = digits600
+    checks = {}
+    for interval_mul in (1.0, 1000.0):
+        net = make_net(interval_mul=interval_mul, check_thresh_factor=0.0,
+                       max_epochs=4).fit(X, y)
+        checks[interval_mul] = sum(net.history[:, "n_checks"])
+    # Re-selection at every check (tau 0) adapts the interval from the second
+    # selection on; a huge multiplier then leaves almost no checks.
+    assert checks[1000.0] < checks[1.0]
+
+
+def test_batch_num_mul_bounds_the_adapted_number_of_coresets(digits600):
+    X, y = digits600
+    net = make_net(batch_num_mul=0.01, check_thresh_factor=0.0,
+                   max_epochs=3).fit(X, y)
+    # After adaptation: max(1, min(int(interval * 0.01), steps)) == 1.
+    assert net.schedule_.n_coresets == 1
