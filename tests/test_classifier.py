@@ -830,3 +830,9 @@ def test_batch_num_mul_bounds_the_adapted_number_of_coresets(digits600):
                    max_epochs=3).fit(X, y)
     # After adaptation: max(1, min(int(interval * 0.01), steps)) == 1.
     assert net.schedule_.n_coresets == 1
+
+
+def test_iterator_train_settings_warn_that_they_are_unused(digits600):
+    X, y = digits600
+    with pytest.warns(UserWarning, match="iterator_train"):
+        make_net(max_epochs=1, iterator_train__shuffle=True).fit(X, y)
