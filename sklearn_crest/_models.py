@@ -4,7 +4,6 @@ Both take ``n_classes`` (and the MLP ``n_features``), which CrestClassifier
 fills in from the data.
 """
 
-import torch
 from torch import nn
 
 
