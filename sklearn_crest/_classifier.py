@@ -51,6 +51,7 @@ CREST_PARAMS = {
     "min_train_frac": 0.8,
     "selection_metric": "euclidean",
     "check_sample_size": 512,
+    "region_coresets": "resample",
 }
 
 
@@ -197,9 +198,10 @@ class CrestClassifier(NeuralNetClassifier):
     """
 
     _parameter_constraints: dict = {
-        "selection": [StrOptions({"crest", "random", "full"})],
+        "selection": [StrOptions({"crest", "per_step", "random", "full"})],
         "train_frac": [Interval(numbers.Real, 0, 1, closed="right")],
-        "random_subset_size": [Interval(numbers.Real, 0, 1, closed="right")],
+        "random_subset_size": [Interval(numbers.Integral, 1, None, closed="left"),
+                               Interval(numbers.Real, 0, 1, closed="right")],
         "num_minibatch_coreset": [Interval(numbers.Integral, 1, None, closed="left")],
         "check_interval": [Interval(numbers.Integral, 1, None, closed="left")],
         "check_thresh_factor": [Interval(numbers.Real, 0, None, closed="left")],
@@ -212,6 +214,7 @@ class CrestClassifier(NeuralNetClassifier):
         "min_train_frac": [Interval(numbers.Real, 0, 1, closed="right")],
         "selection_metric": [StrOptions({"euclidean", "cosine"})],
         "check_sample_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "region_coresets": [StrOptions({"resample", "cycle"})],
         "random_state": ["random_state"],
     }
 
@@ -236,6 +239,7 @@ class CrestClassifier(NeuralNetClassifier):
         min_train_frac=0.8,
         selection_metric="euclidean",
         check_sample_size=512,
+        region_coresets="resample",
         random_state=None,
         **kwargs,
     ):
@@ -256,6 +260,7 @@ class CrestClassifier(NeuralNetClassifier):
         self.min_train_frac = min_train_frac
         self.selection_metric = selection_metric
         self.check_sample_size = check_sample_size
+        self.region_coresets = region_coresets
         self.random_state = random_state
 
     # --------------------------------------------------------- sklearn glue
@@ -574,6 +579,24 @@ class CrestClassifier(NeuralNetClassifier):
                 "criterion__reduction or an initialized criterion says otherwise).")
         return losses
 
+    def train_step_single(self, batch, **fit_params):
+        """skorch's training step on ``(X, y)`` or a weighted ``(X, y, w)``.
+
+        A coreset batch carries its per-example weights as a third item, so
+        they travel with the batch (callbacks' ``on_batch_begin`` sees them);
+        :meth:`get_loss` applies them for the duration of this step.
+        """
+        if isinstance(batch, (tuple, list)) and len(batch) == 3:
+            Xi, yi, weights = batch
+            batch = (Xi, yi)
+        else:
+            weights = None
+        self._step_weights = weights
+        try:
+            return super().train_step_single(batch, **fit_params)
+        finally:
+            self._step_weights = None
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Mean loss of the batch, weighted by the coreset weights in training.
 
@@ -581,8 +604,7 @@ class CrestClassifier(NeuralNetClassifier):
         batch; the weights of one mini-batch coreset have mean 1.
         """
         losses = self.per_example_loss(y_pred, y_true)
-        schedule = getattr(self, "schedule_", None)
-        weights = schedule.batch_weight if (training and schedule is not None) else None
+        weights = getattr(self, "_step_weights", None) if training else None
         if weights is None:
             return losses.mean()
         return (weights.to(losses.device) * losses).mean()
@@ -627,8 +649,9 @@ class _CrestEpochIterator:
         return self.net.schedule_.steps_per_epoch()
 
     def __iter__(self):
-        for positions in self.net.schedule_.epoch_batches(self.net, self.data):
-            yield self.data.batch(positions)
+        for positions, weights in self.net.schedule_.epoch_batches(self.net, self.data):
+            X, y = self.data.batch(positions)
+            yield (X, y) if weights is None else (X, y, weights)
 
 
 def _to_numpy(data):

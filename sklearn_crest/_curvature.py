@@ -4,16 +4,18 @@ Around the parameters ``w0`` of a selection, CREST models the loss as
 
     L_hat(delta) = L0 + g . delta + 1/2 delta' diag(h) delta,   delta = w - w0,
 
-with ``g`` the gradient of the coreset loss and ``h`` a Hutchinson estimate of
+with ``g`` the gradient of the modelled loss and ``h`` a Hutchinson estimate of
 the Hessian diagonal (Yao et al., AdaHessian, 2021). While ``L_hat`` predicts
 the loss well, the current coresets are kept; when it does not, new ones are
 selected.
 
 Choices, and where they depart from the authors' code:
 
-- ``g`` is the exact gradient of the weighted coreset loss at ``w0``. The
-  authors use AdaHessian's first-moment average, which mixes in gradients of
-  earlier regions.
+- ``L0``, ``g`` and ``h`` describe one loss, the one the checks measure (the
+  caller passes it as closures). ``g`` is its exact gradient at ``w0``. The
+  authors take ``g`` from AdaHessian's first-moment average of the weighted
+  coreset loss, which mixes in gradients of earlier regions, and ``L0`` from
+  another loss.
 - ``h`` keeps AdaHessian's running RMS of the Hutchinson diagonal over the whole
   run (beta2 = 0.999, bias-corrected, plus 1e-4): one Rademacher probe per
   selection is too noisy on its own. ``h`` is therefore a positive curvature
@@ -57,7 +59,7 @@ class QuadraticLossModel:
         self.loss_at_selection = float("nan")
         self.curvature_norm = float("nan")
 
-    def fit(self, parameters, loss_closures, loss_at_selection, generator):
+    def fit(self, parameters, loss_closures, generator):
         """Anchor the model at the current parameters.
 
         Parameters
@@ -66,43 +68,64 @@ class QuadraticLossModel:
             The trainable parameters (``requires_grad=True``).
         loss_closures : list of (callable, float)
             Each callable returns a differentiable scalar loss on one chunk of
-            the coresets; the float is the chunk's share of the whole (they sum
-            to one). One Hutchinson probe is drawn per chunk.
-        loss_at_selection : float
-            ``L0``, measured by the caller exactly as later checks measure the
-            loss, so that the model and the check agree at ``delta = 0``.
+            the loss being modelled; the float is the chunk's share of the
+            whole (they sum to one). ``L0`` and ``g`` are the share-weighted
+            sums of the chunks' losses and gradients.
         generator : torch.Generator
-            Source of the Rademacher probes (seeded from ``random_state``).
+            Source of the Rademacher probe (seeded from ``random_state``).
+
+        Notes
+        -----
+        One Hutchinson probe per fit, on the first chunk: ``h`` is a running
+        average over the whole run (``beta2 = 0.999``, about a thousand
+        probes), so probing every chunk would cost a double backward each
+        while moving that average very little.
         """
         self.anchor = _flat([p.detach() for p in parameters]).clone()
         gradient = torch.zeros_like(self.anchor)
-        curvature = torch.zeros_like(self.anchor)
-        for closure, share in loss_closures:
+        loss_at_selection = 0.0
+        for index, (closure, share) in enumerate(loss_closures):
             loss = closure()
-            grads = torch.autograd.grad(loss, parameters, create_graph=True)
-            probes = [
-                (torch.randint(0, 2, p.shape, generator=generator,
-                               dtype=torch.int8).to(p.device, p.dtype) * 2 - 1)
-                for p in parameters
-            ]
-            # Autograd's second backward gives H z; z * Hz estimates diag(H).
-            hessian_probe = torch.autograd.grad(grads, parameters,
-                                                grad_outputs=probes)
-            diagonal = _flat([z * hz for z, hz in zip(probes, hessian_probe)])
-            if self.second_moment is None:
-                self.second_moment = torch.zeros_like(diagonal)
-            self.second_moment.mul_(_BETA2).addcmul_(diagonal, diagonal,
-                                                     value=1 - _BETA2)
-            self.n_probes += 1
-            correction = 1.0 - _BETA2 ** self.n_probes
-            chunk_curvature = (self.second_moment / correction).sqrt_().add_(_EPS)
+            probe = index == 0
+            grads = torch.autograd.grad(loss, parameters, create_graph=probe,
+                                        allow_unused=True)
+            grads = [torch.zeros_like(p) if g is None else g
+                     for p, g in zip(parameters, grads)]
+            if probe:
+                self._probe_curvature(parameters, grads, generator)
             gradient.add_(_flat([g.detach() for g in grads]), alpha=share)
-            curvature.add_(chunk_curvature, alpha=share)
+            loss_at_selection += share * float(loss.detach())
         self.gradient = gradient
-        self.curvature = curvature
-        self.loss_at_selection = float(loss_at_selection)
-        self.curvature_norm = float(curvature.norm())
+        correction = 1.0 - _BETA2 ** self.n_probes
+        self.curvature = (self.second_moment / correction).sqrt_().add_(_EPS)
+        self.loss_at_selection = loss_at_selection
+        self.curvature_norm = float(self.curvature.norm())
         return self
+
+    def _probe_curvature(self, parameters, grads, generator):
+        """One Hutchinson probe of diag(H), folded into the running RMS."""
+        probes = [
+            (torch.randint(0, 2, p.shape, generator=generator,
+                           dtype=torch.int8).to(p.device, p.dtype) * 2 - 1)
+            for p in parameters
+        ]
+        # Autograd's second backward gives H z; z * Hz estimates diag(H).
+        # Parameters whose gradient does not depend on them get zero.
+        differentiable = [i for i, g in enumerate(grads) if g.requires_grad]
+        hessian_probe = [torch.zeros_like(p) for p in parameters]
+        if differentiable:
+            products = torch.autograd.grad(
+                [grads[i] for i in differentiable],
+                [parameters[i] for i in differentiable],
+                grad_outputs=[probes[i] for i in differentiable], allow_unused=True)
+            for i, product in zip(differentiable, products):
+                if product is not None:
+                    hessian_probe[i] = product
+        diagonal = _flat([z * hz for z, hz in zip(probes, hessian_probe)])
+        if self.second_moment is None:
+            self.second_moment = torch.zeros_like(diagonal)
+        self.second_moment.mul_(_BETA2).addcmul_(diagonal, diagonal, value=1 - _BETA2)
+        self.n_probes += 1
 
     def predict(self, parameters):
         """``L_hat(delta)`` at the current parameters."""

@@ -1,9 +1,23 @@
 """What CREST buys: full-data training, a random subset and CREST, side by side.
 
 Run ``python -m sklearn_crest.benchmark`` (or ``sklearn-crest``). It trains the
-same model three ways, ``selection="full"``, ``"random"`` and ``"crest"`` (the
-last two at the same ``train_frac``), for several seeds, and writes a table,
-a JSON and a CSV file and PNG plots.
+same model several ways for several seeds and writes a table, a JSON and a CSV
+file and PNG plots:
+
+- ``full``: ordinary full-data epochs;
+- ``random``: uniform random batches at ``train_frac`` of full's steps;
+- ``crest``: CREST at the same steps;
+- ``per_step``: a fresh mini-batch coreset at every step (the paper's
+  "greedy mini-batch selection" of its Figure 3), the same steps;
+- ``random_at_crest_time``: random batches given as many steps as fit into
+  CREST's wall-clock for the same seed (equal time rather than equal steps).
+
+``--schedule paper`` (the default) trains every method under the paper's
+protocol: SGD with momentum 0.9 and weight decay 5e-4, the learning rate warmed
+up linearly over the first 10% of the epochs, then multiplied by 0.1 at 60% and
+at 85% of them. ``--schedule constant`` keeps one learning rate throughout.
+``--eval-set validation`` holds out part of the training set and reports on it
+instead of the test set, for choosing settings without looking at test data.
 
 Defaults use scikit-learn's embedded ``load_digits`` with a small MLP, so the
 command runs in well under a minute with nothing to download. The real
@@ -25,24 +39,59 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, LRScheduler
 
 from ._classifier import CrestClassifier
 from ._models import MLP, SmallCNN
 
-METHODS = ("full", "random", "crest")
+METHODS = ("full", "random", "crest", "per_step", "random_at_crest_time")
+DEFAULT_METHODS = ("full", "random", "crest")
+# The methods that CrestClassifier runs as a `selection` of the same name.
+SELECTIONS = {"full": "full", "random": "random", "crest": "crest",
+              "per_step": "per_step", "random_at_crest_time": "random"}
+
+
+def _subset_size(text):
+    """``random_subset_size``: an int is a count, a float a fraction."""
+    value = float(text)
+    return int(value) if value.is_integer() and value >= 1 and "." not in text else value
+
+
 # Coreset hyperparameters that the command passes through to CrestClassifier.
 PASSTHROUGH = {
-    "random_subset_size": float, "num_minibatch_coreset": int,
+    "random_subset_size": _subset_size, "num_minibatch_coreset": int,
     "check_interval": int, "check_thresh_factor": float, "interval_mul": float,
     "batch_num_mul": float, "watch_interval": int, "drop_interval": int,
     "drop_thresh": float, "min_train_frac": float, "check_sample_size": int,
+    "region_coresets": str,
 }
 DATASET_DEFAULTS = {
-    # epochs, batch size, learning rate
-    "digits": (30, 32, 0.05),
-    "fashion-mnist": (10, 128, 0.05),
+    # epochs, batch size, learning rate (constant schedule, paper schedule)
+    "digits": (30, 32, (0.05, 0.1)),
+    "fashion-mnist": (20, 128, (0.05, 0.1)),
 }
+# The paper's protocol: momentum and weight decay for every method.
+PAPER_MOMENTUM = 0.9
+PAPER_WEIGHT_DECAY = 5e-4
+
+
+def paper_lr_factor(n_epochs):
+    """The paper's learning-rate multiplier as a function of the epoch index:
+    linear warm start over the first 10% of the epochs, then 1, then 0.1 from
+    60% and 0.01 from 85% of the epochs."""
+    warm = max(1, math.ceil(0.1 * n_epochs))
+    first_decay = math.ceil(0.6 * n_epochs)
+    second_decay = math.ceil(0.85 * n_epochs)
+
+    def factor(epoch):
+        if epoch < warm:
+            return (epoch + 1) / warm
+        if epoch >= second_decay:
+            return 0.01
+        if epoch >= first_decay:
+            return 0.1
+        return 1.0
+    return factor
 
 
 class TestAccuracy(Callback):
@@ -64,8 +113,14 @@ class TestAccuracy(Callback):
                      f"selections {row['n_selections']}")
 
 
-def load_data(name, model, data_home=None, label_noise=0.0, seed=0):
-    """Train/test arrays (float32 in [0, 1]) for a dataset name."""
+def load_data(name, model, data_home=None, label_noise=0.0, seed=0,
+              eval_set="test", validation_fraction=1 / 6):
+    """Train/evaluation arrays (float32 in [0, 1]) for a dataset name.
+
+    With ``eval_set="validation"`` the evaluation set is a stratified
+    ``validation_fraction`` of the training set (10,000 of Fashion-MNIST's
+    60,000), held out from training; the test set is not touched.
+    """
     if name == "digits":
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
@@ -83,6 +138,11 @@ def load_data(name, model, data_home=None, label_noise=0.0, seed=0):
         raise ValueError(f"unknown dataset {name!r}")
     if model == "cnn" and name != "fashion-mnist":
         raise ValueError("--model cnn needs 28x28 images: use --dataset fashion-mnist")
+    if eval_set == "validation":
+        from sklearn.model_selection import train_test_split
+        X_train, X_test, y_train, y_test = train_test_split(
+            X_train, y_train, test_size=validation_fraction, stratify=y_train,
+            random_state=0)
     y_train = flip_labels(y_train, label_noise, seed) if label_noise else y_train
     return X_train, y_train, X_test, y_test
 
@@ -99,7 +159,7 @@ def flip_labels(y, fraction, seed):
     return y
 
 
-def run_one(method, seed, data, args, log):
+def run_one(method, seed, data, args, log, train_frac=None):
     """Train one model; return its learning curve and totals."""
     X_train, y_train, X_test, y_test = data
     module = SmallCNN if args.model == "cnn" else MLP
@@ -107,14 +167,20 @@ def run_one(method, seed, data, args, log):
     params = {name: getattr(args, name) for name in PASSTHROUGH
               if getattr(args, name) is not None}
     label = f"[{method:>6} seed {seed}]"
+    callbacks = [("test_acc", TestAccuracy(X_test, y_test, log, label))]
+    optimizer_params = {"optimizer__momentum": 0.9}
+    if args.schedule == "paper":
+        optimizer_params["optimizer__weight_decay"] = PAPER_WEIGHT_DECAY
+        callbacks.insert(0, ("lr_schedule", LRScheduler(
+            policy=torch.optim.lr_scheduler.LambdaLR,
+            lr_lambda=paper_lr_factor(args.epochs), step_every="epoch")))
     net = CrestClassifier(
-        module, selection=method, train_frac=args.train_frac,
+        module, selection=SELECTIONS[method],
+        train_frac=train_frac if train_frac is not None else args.train_frac,
         drop_learned=args.drop_learned, max_epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr,
-        optimizer=torch.optim.SGD, optimizer__momentum=0.9,
-        train_split=None, verbose=0, random_state=seed,
-        callbacks=[("test_acc", TestAccuracy(X_test, y_test, log, label))],
-        **extra, **params)
+        optimizer=torch.optim.SGD, train_split=None, verbose=0, random_state=seed,
+        callbacks=callbacks, **optimizer_params, **extra, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # small-data subset notice
         net.fit(X_train, y_train)
@@ -124,8 +190,12 @@ def run_one(method, seed, data, args, log):
     examples = steps * args.batch_size
     if method == "full":
         examples = np.full_like(steps, len(y_train))
+    # The learning rate each epoch trained with, as the optimizer had it.
+    lrs = (history[:, "event_lr"] if args.schedule == "paper"
+           else [args.lr] * len(history))
     return {
-        "method": method, "seed": seed,
+        "method": method, "seed": seed, "train_frac": net.train_frac,
+        "lr": [float(v) for v in lrs],
         "test_acc": [float(a) for a in history[:, "test_acc"]],
         "wall_s": np.cumsum(durations).tolist(),
         "steps": np.cumsum(steps).astype(int).tolist(),
@@ -134,6 +204,8 @@ def run_one(method, seed, data, args, log):
         "check_s": float(np.sum(history[:, "check_s"])),
         "n_selections": int(np.sum(history[:, "n_selections"])),
         "n_checks": int(np.sum(history[:, "n_checks"])),
+        "n_forward_examples": int(np.sum(history[:, "n_forward_examples"])),
+        "selections_per_epoch": [int(v) for v in history[:, "n_selections"]],
         "selected_loss": [None if not np.isfinite(v) else float(v)
                           for v in history[:, "selected_loss"]],
         "subset_loss": [None if not np.isfinite(v) else float(v)
@@ -150,6 +222,18 @@ def time_to_reach(run, target):
     return math.nan
 
 
+def _paired_difference(runs, reference):
+    """Mean and standard error over seeds of ``final accuracy - reference's``,
+    for the seeds both have; (nan, nan) without any."""
+    finals = {r["seed"]: r["test_acc"][-1] for r in reference}
+    diffs = np.array([r["test_acc"][-1] - finals[r["seed"]] for r in runs
+                      if r["seed"] in finals])
+    if diffs.size == 0:
+        return math.nan, math.nan
+    error = diffs.std(ddof=1) / math.sqrt(diffs.size) if diffs.size > 1 else math.nan
+    return float(diffs.mean()), float(error)
+
+
 def summarize(runs):
     """Per-method figures over seeds (means and standard deviations)."""
     by_method = {m: [r for r in runs if r["method"] == m] for m in METHODS}
@@ -160,17 +244,29 @@ def summarize(runs):
         final = np.array([r["test_acc"][-1] for r in method_runs])
         wall = np.array([r["wall_s"][-1] for r in method_runs])
         overhead = np.array([r["selection_s"] + r["check_s"] for r in method_runs])
+        steps = np.array([r["steps"][-1] for r in method_runs], dtype=float)
         row = {
             "test_acc_mean": float(final.mean()), "test_acc_std": float(final.std()),
             "wall_s": float(wall.mean()),
-            "steps": int(np.mean([r["steps"][-1] for r in method_runs])),
+            "steps": int(np.mean(steps)),
             "examples_seen": int(np.mean([r["examples_seen"][-1]
                                           for r in method_runs])),
             "selection_s": float(np.mean([r["selection_s"] for r in method_runs])),
             "check_s": float(np.mean([r["check_s"] for r in method_runs])),
             "overhead_share": float(np.mean(overhead / wall)),
             "n_selections": float(np.mean([r["n_selections"] for r in method_runs])),
+            # Coreset updates (new regions; for per_step, every coreset) per step.
+            "selections_per_step": float(np.mean(
+                [r["n_selections"] for r in method_runs] / steps)),
         }
+        if method != "random" and "random" in by_method:
+            row["vs_random_mean"], row["vs_random_se"] = _paired_difference(
+                method_runs, by_method["random"])
+        if method == "crest" and "per_step" in by_method:
+            per_step = {r["seed"]: r["test_acc"][-1] for r in by_method["per_step"]}
+            row["of_per_step_accuracy"] = float(np.mean(
+                [r["test_acc"][-1] / per_step[r["seed"]] for r in method_runs
+                 if r["seed"] in per_step])) if per_step else math.nan
         if full:
             paired = [r for r in method_runs if r["seed"] in full]
             full_acc = np.array([full[r["seed"]]["test_acc"][-1] for r in paired])
@@ -189,24 +285,33 @@ def summarize(runs):
 
 
 def format_table(summary):
-    header = ("method", "test acc", "rel. err", "wall s", "steps", "examples",
-              "sel+check s (share)", "speedup", "speedup to acc")
+    header = ("method", "test acc", "vs random (pt)", "rel. err", "wall s", "steps",
+              "updates/step", "sel+check s (share)", "speedup", "speedup to acc")
     lines = [" | ".join(header), " | ".join("---" for _ in header)]
     for method, row in summary.items():
         vs_full = "relative_error" in row  # only when full ran too
+        vs_random = row.get("vs_random_mean", math.nan)
         lines.append(" | ".join([
             method,
             f"{row['test_acc_mean']:.4f} +- {row['test_acc_std']:.4f}",
+            "-" if not np.isfinite(vs_random) else
+            f"{100 * vs_random:+.2f}" + (
+                f" +- {100 * row['vs_random_se']:.2f}"
+                if np.isfinite(row["vs_random_se"]) else ""),
             f"{row['relative_error']:+.2%}" if vs_full else "-",
             f"{row['wall_s']:.1f}",
             f"{row['steps']}",
-            f"{row['examples_seen']}",
+            f"{row['selections_per_step']:.3f}" if row["n_selections"] else "-",
             f"{row['selection_s'] + row['check_s']:.1f} ({row['overhead_share']:.0%})",
             f"{row['speedup_wall']:.2f}x" if vs_full else "-",
             "-" if method == "full" or not vs_full else
             _format_speedup(row["speedup_to_accuracy"]),
         ]))
-    return "\n".join("| " + line + " |" for line in lines)
+    table = "\n".join("| " + line + " |" for line in lines)
+    if "of_per_step_accuracy" in summary.get("crest", {}):
+        table += ("\n\ncrest keeps {:.1%} of per_step's accuracy".format(
+            summary["crest"]["of_per_step_accuracy"]))
+    return table
 
 
 def _format_speedup(value):
@@ -241,7 +346,8 @@ def plot(runs, out):
         warnings.warn("matplotlib is not installed: no plots (pip install "
                       "'sklearn-crest[plots]').", UserWarning, stacklevel=2)
         return []
-    colors = {"full": "tab:gray", "random": "tab:blue", "crest": "tab:red"}
+    colors = {"full": "tab:gray", "random": "tab:blue", "crest": "tab:red",
+              "per_step": "tab:orange", "random_at_crest_time": "tab:cyan"}
     written = []
     for x_key, x_label, name in (("wall_s", "training wall-clock (s)",
                                   "accuracy_vs_time.png"),
@@ -274,7 +380,8 @@ def plot(runs, out):
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean loss at selection time")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(out / "selected_loss.png", dpi=120)
     plt.close(fig)
@@ -285,42 +392,74 @@ def plot(runs, out):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m sklearn_crest.benchmark",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Train the same model with full data, a random subset and "
-                    "CREST, and report accuracy, wall-clock and overhead.")
+                    "CREST (and, on request, per-step coresets and random at "
+                    "CREST's wall-clock), and report accuracy, wall-clock and "
+                    "overhead.")
     parser.add_argument("--dataset", choices=sorted(DATASET_DEFAULTS),
                         default="digits")
     parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
-    parser.add_argument("--train-frac", type=float, default=0.1)
+    parser.add_argument("--train-frac", type=float, default=0.1,
+                        help="fraction of full training's steps, in (0, 1]")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="default: 30 for digits, 10 for fashion-mnist")
+                        help="default: 30 for digits, 20 for fashion-mnist")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="default: 32 for digits, 128 for fashion-mnist")
+    parser.add_argument("--schedule", choices=("paper", "constant"), default="paper",
+                        help="paper: momentum 0.9, weight decay 5e-4, linear warm "
+                             "start over 10%% of the epochs, x0.1 at 60%% and 85%%; "
+                             "constant: momentum 0.9, one learning rate")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="default: 0.1 with --schedule paper, 0.05 with constant")
     parser.add_argument("--hidden", type=int, default=256,
                         help="hidden units of the MLP")
     parser.add_argument("--label-noise", type=float, default=0.0,
                         help="fraction of training labels flipped (seed 0)")
     parser.add_argument("--drop-learned", action="store_true")
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                        help="comma-separated, of " + ", ".join(METHODS))
+    parser.add_argument("--eval-set", choices=("test", "validation"), default="test",
+                        help="validation: hold out a stratified sixth of the "
+                             "training set and report on it")
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--out", default="crest-benchmark")
     parser.add_argument("--quiet", action="store_true")
     for name, kind in PASSTHROUGH.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind,
-                            default=None, help="CrestClassifier parameter")
+                            default=None,
+                            help="CrestClassifier parameter (default: the library's)")
     args = parser.parse_args(argv)
-    epochs, batch_size, lr = DATASET_DEFAULTS[args.dataset]
+    epochs, batch_size, (constant_lr, paper_lr) = DATASET_DEFAULTS[args.dataset]
     args.epochs = args.epochs or epochs
     args.batch_size = args.batch_size or batch_size
-    args.lr = args.lr or lr
+    args.lr = args.lr or (paper_lr if args.schedule == "paper" else constant_lr)
     methods = args.methods.split(",")
     unknown = set(methods) - set(METHODS)
     if unknown or not methods:
         parser.error(f"--methods takes a comma-separated subset of {METHODS}")
+    if "random_at_crest_time" in methods and not {"crest", "random"} <= set(methods):
+        parser.error("random_at_crest_time needs crest and random in --methods "
+                     "(it takes CREST's wall-clock and random's step rate)")
+    if not 0.0 < args.train_frac <= 1.0:
+        parser.error("--train-frac must be in (0, 1]")
     if not 0.0 <= args.label_noise < 1.0:
         parser.error("--label-noise must be in [0, 1)")
-    args.methods = methods
+    for name in ("epochs", "seeds", "batch_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    # Run order within a seed: the equal-time row needs crest and random first.
+    args.methods = sorted(methods, key=METHODS.index)
     return args
+
+
+def equal_time_train_frac(crest_run, random_run, train_frac):
+    """The ``train_frac`` at which random batches take CREST's wall-clock:
+    random's own rate of steps per second, for CREST's seconds (at most 1)."""
+    ratio = crest_run["wall_s"][-1] / max(random_run["wall_s"][-1], 1e-12)
+    return min(1.0, train_frac * ratio)
 
 
 def main(argv=None):
@@ -331,19 +470,26 @@ def main(argv=None):
             print(message, file=sys.stderr, flush=True)
 
     try:
-        data = load_data(args.dataset, args.model, args.data_home, args.label_noise)
+        data = load_data(args.dataset, args.model, args.data_home, args.label_noise,
+                         eval_set=args.eval_set)
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    log(f"{args.dataset}: {len(data[1])} training and {len(data[3])} test examples; "
-        f"model {args.model}, train_frac {args.train_frac}, {args.epochs} epochs, "
-        f"{args.seeds} seeds")
+    log(f"{args.dataset}: {len(data[1])} training and {len(data[3])} {args.eval_set} "
+        f"examples; model {args.model}, train_frac {args.train_frac}, "
+        f"{args.epochs} epochs, schedule {args.schedule}, {args.seeds} seeds")
     runs = []
     start = time.perf_counter()
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         # Methods interleaved per seed, so that machine load hits them alike.
+        done = {}
         for method in args.methods:
-            runs.append(run_one(method, seed, data, args, log))
+            train_frac = None
+            if method == "random_at_crest_time":
+                train_frac = equal_time_train_frac(done["crest"], done["random"],
+                                                   args.train_frac)
+            done[method] = run_one(method, seed, data, args, log, train_frac)
+            runs.append(done[method])
     summary = summarize(runs)
     out = Path(args.out)
     plots = write_outputs(runs, summary, args, out)

@@ -33,6 +33,7 @@ def test_command_writes_files_and_table(finished_run, capsys):
     results = json.loads((out / "results.json").read_text())
     assert len(results["runs"]) == 6  # 3 methods x 2 seeds
     assert set(results["summary"]) == {"full", "random", "crest"}
+    assert results["config"]["schedule"] == "paper"
     steps = {m: results["summary"][m]["steps"] for m in results["summary"]}
     # 1,257 training digits, batch 32: full 40 steps/epoch; 10%: ceil(125.7/32)=4.
     assert steps == {"full": 120, "random": 12, "crest": 12}
@@ -102,4 +103,83 @@ def test_table_without_full_leaves_comparisons_blank():
     table = benchmark.format_table(benchmark.summarize([run]))
     row = [line for line in table.splitlines() if line.startswith("| crest")][0]
     assert "nan" not in row
-    assert row.count("| - ") == 3
+    # vs random, relative error, speedup, speedup to accuracy: all blank.
+    assert row.count("| - ") == 4
+
+
+def test_paper_schedule_warms_up_then_decays_twice():
+    factor = benchmark.paper_lr_factor(20)
+    assert [factor(e) for e in range(20)] == (
+        [0.5, 1.0] + [1.0] * 10 + [0.1] * 5 + [0.01] * 3)
+    # Ten epochs: one warm-up epoch, decays at epochs 6 and 9 (60%, 85%).
+    short = benchmark.paper_lr_factor(10)
+    assert [short(e) for e in range(10)] == [1.0] * 6 + [0.1] * 3 + [0.01]
+
+
+def test_paper_schedule_reaches_the_optimizer(tmp_path):
+    code = benchmark.main(["--epochs", "5", "--seeds", "1", "--hidden", "16",
+                           "--methods", "random", "--out", str(tmp_path),
+                           "--quiet"])
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["config"]["schedule"] == "paper"
+    # The optimizer's rate per epoch: 0.1 times the paper's factor.
+    factor = benchmark.paper_lr_factor(5)
+    np.testing.assert_allclose(results["runs"][0]["lr"],
+                               [0.1 * factor(e) for e in range(5)])
+
+
+def test_equal_time_row_and_paired_differences(tmp_path):
+    code = benchmark.main(["--epochs", "2", "--seeds", "2", "--hidden", "16",
+                           "--methods", "random,crest,per_step,random_at_crest_time",
+                           "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    runs = {(r["method"], r["seed"]): r for r in results["runs"]}
+    for seed in (0, 1):
+        crest, random = runs["crest", seed], runs["random", seed]
+        equal = runs["random_at_crest_time", seed]
+        expected = benchmark.equal_time_train_frac(crest, random, 0.1)
+        assert equal["train_frac"] == pytest.approx(expected)
+        # CREST's selection makes it slower than random, so the equal-time
+        # row gets more steps than random at the same budget.
+        assert equal["steps"][-1] >= random["steps"][-1]
+        per_step = runs["per_step", seed]
+        # A fresh coreset at every step after the random first epoch.
+        assert per_step["selections_per_epoch"] == [0, per_step["steps"][-1] // 2]
+    summary = results["summary"]
+    diffs = [runs["crest", s]["test_acc"][-1] - runs["random", s]["test_acc"][-1]
+             for s in (0, 1)]
+    assert summary["crest"]["vs_random_mean"] == pytest.approx(np.mean(diffs))
+    assert summary["crest"]["vs_random_se"] == pytest.approx(
+        np.std(diffs, ddof=1) / np.sqrt(2))
+    assert 0 < summary["crest"]["of_per_step_accuracy"] < 2
+    assert "vs_random_mean" not in summary["random"]
+
+
+def test_equal_time_train_frac_scales_by_the_wall_clock_ratio():
+    crest = {"wall_s": [1.0, 6.0]}
+    random = {"wall_s": [0.5, 2.0]}
+    assert benchmark.equal_time_train_frac(crest, random, 0.1) == pytest.approx(0.3)
+    # Never more than full training.
+    assert benchmark.equal_time_train_frac(crest, random, 0.5) == 1.0
+
+
+def test_validation_split_holds_out_part_of_the_training_set():
+    X_train, y_train, X_eval, y_eval = benchmark.load_data(
+        "digits", "mlp", eval_set="validation")
+    X_full, y_full, X_test, _ = benchmark.load_data("digits", "mlp")
+    assert len(y_train) + len(y_eval) == len(y_full)
+    # Held out from the training rows, never the test rows.
+    test_rows = {row.tobytes() for row in X_test}
+    assert not any(row.tobytes() in test_rows for row in X_eval)
+    assert np.bincount(y_eval).min() > 0
+
+
+def test_bad_train_frac_is_an_argparse_error(capsys):
+    for value in ("2", "0"):
+        with pytest.raises(SystemExit):
+            benchmark.main(["--train-frac", value])
+    assert "--train-frac must be in (0, 1]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        benchmark.main(["--methods", "random_at_crest_time"])

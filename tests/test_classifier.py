@@ -1,5 +1,6 @@
 """CrestClassifier: step budget, selection schedule, weights, sklearn and skorch glue."""
 
+import copy
 import math
 import pickle
 import warnings
@@ -31,8 +32,8 @@ from sklearn_crest import CrestClassifier
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
-HISTORY_KEYS = ("n_selections", "n_checks", "n_steps", "selection_s", "check_s",
-                "pool_size", "coreset_size", "selected_loss", "subset_loss")
+HISTORY_KEYS = ("n_selections", "n_checks", "n_steps", "n_forward_examples",
+                "selection_s", "check_s", "pool_size", "coreset_size", "selected_loss", "subset_loss")
 
 
 def make_net(module=MLP, **params):
@@ -75,17 +76,16 @@ class StepCounter(Callback):
 
 
 class WeightRecordingClassifier(CrestClassifier):
-    """Records the coreset weights that reach ``get_loss`` in training."""
+    """Records the coreset weights that each training batch carries."""
 
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        if training:
-            if not hasattr(self, "weights_seen_"):
-                self.weights_seen_ = []
-            weight = self.schedule_.batch_weight
-            self.weights_seen_.append(
-                (len(self.history) - 1, len(y_true),
-                 None if weight is None else weight.detach().clone()))
-        return super().get_loss(y_pred, y_true, X=X, training=training)
+    def train_step_single(self, batch, **fit_params):
+        if not hasattr(self, "weights_seen_"):
+            self.weights_seen_ = []
+        weight = batch[2] if len(batch) == 3 else None
+        self.weights_seen_.append(
+            (len(self.history) - 1, len(batch[1]),
+             None if weight is None else weight.detach().clone()))
+        return super().train_step_single(batch, **fit_params)
 
 
 def _counter(net):
@@ -206,15 +206,19 @@ def test_get_loss_applies_the_batch_weights(digits600):
     per_example = torch.nn.functional.cross_entropy(y_pred, yb, reduction="none")
     weights = torch.tensor([0.1, 1.9, 0.5, 1.5, 3.0, 0.2, 0.3, 0.5])
 
-    net.schedule_.batch_weight = weights
-    weighted = net.get_loss(y_pred, yb, X=Xb, training=True)
-    torch.testing.assert_close(weighted, (weights * per_example).mean())
-    assert not torch.allclose(weighted, per_example.mean())
+    # A weighted batch (X, y, w): the training step's loss is mean(w * l).
+    net.module_.eval()  # no dropout in MLP anyway; keep the forward comparable
+    before = copy.deepcopy(net.module_.state_dict())
+    step = net.train_step_single((Xb, yb, weights))
+    torch.testing.assert_close(step["loss"].detach(), (weights * per_example).mean())
+    assert not torch.allclose(step["loss"].detach(), per_example.mean())
+    net.module_.load_state_dict(before)
+    # The weights live for that step only.
+    assert getattr(net, "_step_weights", None) is None
+    torch.testing.assert_close(net.train_step_single((Xb, yb))["loss"].detach(),
+                               per_example.mean())
     # Evaluation losses are never weighted.
     torch.testing.assert_close(net.get_loss(y_pred, yb, X=Xb, training=False),
-                               per_example.mean())
-    net.schedule_.batch_weight = None
-    torch.testing.assert_close(net.get_loss(y_pred, yb, X=Xb, training=True),
                                per_example.mean())
 
 
@@ -223,7 +227,7 @@ def test_coreset_weights_reach_get_loss_during_training(digits600):
     net = WeightRecordingClassifier(
         MLP, train_frac=0.3, random_subset_size=0.2, batch_size=32, lr=0.1,
         max_epochs=3, check_thresh_factor=1e9, train_split=None, verbose=0,
-        random_state=0).fit(X, y)
+        random_state=0, region_coresets="cycle").fit(X, y)
     seen = net.weights_seen_
     assert len(seen) == sum(net.history[:, "n_steps"])
     warm_up = [w for epoch, _, w in seen if epoch == 0]
@@ -633,7 +637,8 @@ def test_failed_fit_keeps_feature_names(digits600):
 def test_history_records_per_epoch_figures(digits600):
     X, y = digits600
     steps = math.ceil(0.3 * len(y) / 32)
-    net = make_net(max_epochs=4, check_thresh_factor=1e9).fit(X, y)
+    net = make_net(max_epochs=4, check_thresh_factor=1e9,
+                   region_coresets="cycle").fit(X, y)
     for row in net.history:
         for key in HISTORY_KEYS:
             assert key in row, key
@@ -655,6 +660,16 @@ def test_history_records_per_epoch_figures(digits600):
     assert coreset_size[0] == 0
     assert 32 <= coreset_size[1] <= 5 * 32
     assert coreset_size[1] == coreset_size[2] == coreset_size[3]
+    # Forward passes only where coresets were built and checks ran.
+    forward = history[:, "n_forward_examples"]
+    assert forward[0] == 0 and forward[1] > forward[2] == forward[3] > 0
+    # Resampling from the region's pool instead: a fresh coreset (facility
+    # location, no forward pass) at every step of the long region.
+    resampled = make_net(max_epochs=4, check_thresh_factor=1e9).fit(X, y).history
+    assert resampled[:, "n_selections"] == [0, 1, 0, 0]
+    assert all(s > 0 for s in resampled[2:, "selection_s"])
+    assert all(np.isfinite(v) for v in resampled[1:, "selected_loss"])
+    assert resampled[2:, "n_forward_examples"] == forward[2:]
 
 
 def test_partial_fit_takes_new_hyperparameters_and_keeps_state(digits600):
@@ -764,21 +779,53 @@ def test_a_region_serves_its_built_coresets_before_building_more(digits600):
     served = []
 
     class Recording(CrestClassifier):
-        def get_loss(self, y_pred, y_true, X=None, training=False):
-            if training and self.schedule_.batch_weight is not None:
-                served.append(id(self.schedule_.batch_weight))
-            return super().get_loss(y_pred, y_true, X=X, training=training)
+        def train_step_single(self, batch, **fit_params):
+            if len(batch) == 3:
+                served.append(id(batch[2]))
+            return super().train_step_single(batch, **fit_params)
 
     net = Recording(MLP, train_frac=0.3, random_subset_size=0.2, batch_size=32,
                     lr=0.1, max_epochs=2, train_split=None, verbose=0,
                     random_state=0, check_thresh_factor=1e9,
-                    num_minibatch_coreset=4)
+                    num_minibatch_coreset=4, region_coresets="cycle")
     net.fit(X, y)
     built = [id(c[1]) for c in net.schedule_.coresets]
     # One region (no re-selection): the 4 coresets are served in build order,
-    # each once, before any is reused.
+    # each once, then reused ("cycle").
     assert len(built) == 4
     assert served[:4] == built
+    assert len(served) == 6 and set(served[4:]) <= set(built)
+
+
+def test_resampled_coresets_come_from_the_region_pool_without_forward_passes(
+        digits600):
+    X, y = digits600
+    served = []
+
+    class Recording(CrestClassifier):
+        def train_step_single(self, batch, **fit_params):
+            if len(batch) == 3:
+                served.append(batch[2].clone())
+            return super().train_step_single(batch, **fit_params)
+
+    net = Recording(MLP, train_frac=0.5, random_subset_size=0.2, batch_size=32,
+                    lr=0.1, max_epochs=2, train_split=None, verbose=0,
+                    random_state=0, check_thresh_factor=1e9,
+                    num_minibatch_coreset=2)
+    net.fit(X, y)
+    schedule = net.schedule_
+    # One region of 10 steps: 2 built coresets, then 8 resampled ones.
+    assert net.history[-1, "n_selections"] == 1
+    assert len(served) == 10 and len(schedule.coresets) == 2
+    # Forward passes: the two random subsets and the check sample's model fit
+    # (checks never run with this threshold... they run, but pass).
+    subsets = len(schedule.region["positions"])
+    checks = net.history[-1, "n_checks"]
+    assert net.history[-1, "n_forward_examples"] == (
+        subsets + len(schedule.check_sample) * (1 + checks))
+    # Resampled coresets are fresh: their weights differ from the built ones.
+    assert not any(torch.equal(served[k], served[j]) for k in range(2, 10)
+                   for j in range(2))
 
 
 # ---------------------------------------------------------------------------

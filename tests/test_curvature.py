@@ -21,8 +21,9 @@ def test_exact_on_a_separable_quadratic():
     loss = separable_quadratic(curvatures, centre)
     w = torch.zeros(4, requires_grad=True)
     model = QuadraticLossModel().fit(
-        [w], [(lambda: loss(w), 1.0)], float(loss(w.detach())),
-        torch.Generator().manual_seed(0))
+        [w], [(lambda: loss(w), 1.0)], torch.Generator().manual_seed(0))
+    # L0 is the modelled loss itself at the anchor.
+    assert model.loss_at_selection == pytest.approx(float(loss(w.detach())))
     # A diagonal Hessian makes every Hutchinson probe exact: h = |a| + 1e-4.
     np.testing.assert_allclose(model.curvature.numpy(), curvatures.numpy() + 1e-4,
                                rtol=1e-6)
@@ -37,19 +38,35 @@ def test_exact_on_a_separable_quadratic():
     assert model.predict([w]) == pytest.approx(model.loss_at_selection)
 
 
-def test_chunk_shares_average_the_gradients_and_the_curvature_is_a_running_rms():
+def test_chunk_shares_average_loss_and_gradient_one_probe_per_fit():
     w = torch.zeros(2, requires_grad=True)
     first = separable_quadratic(torch.tensor([1.0, 1.0]), torch.tensor([1.0, 0.0]))
     second = separable_quadratic(torch.tensor([3.0, 3.0]), torch.tensor([0.0, 1.0]))
     model = QuadraticLossModel().fit(
-        [w], [(lambda: first(w), 0.25), (lambda: second(w), 0.75)], 0.0,
+        [w], [(lambda: first(w), 0.25), (lambda: second(w), 0.75)],
         torch.Generator().manual_seed(0))
-    # Gradients at 0: (-1, 0) and (0, -3), weighted 1/4 and 3/4.
+    # Gradients at 0: (-1, 0) and (0, -3), weighted 1/4 and 3/4; losses 0.5, 1.5.
     np.testing.assert_allclose(model.gradient.numpy(), [-0.25, -2.25], rtol=1e-6)
-    # Curvature: the bias-corrected RMS after probes 1 and 3 (AdaHessian's).
+    assert model.loss_at_selection == pytest.approx(0.25 * 0.5 + 0.75 * 1.5)
+    # Curvature: one probe, on the first chunk (Hessian diag 1).
+    assert model.n_probes == 1
+    np.testing.assert_allclose(model.curvature.numpy(), [1.0 + 1e-4] * 2, rtol=1e-5)
+    # A second fit folds its probe into AdaHessian's running RMS.
+    model.fit([w], [(lambda: second(w), 1.0)], torch.Generator().manual_seed(0))
     second_moment = 0.999 * 0.001 * 1.0 + 0.001 * 9.0
     rms_after_two = np.sqrt(second_moment / (1 - 0.999**2))
-    expected = 0.25 * (1.0 + 1e-4) + 0.75 * (rms_after_two + 1e-4)
-    np.testing.assert_allclose(model.curvature.numpy(), [expected, expected],
+    np.testing.assert_allclose(model.curvature.numpy(), [rms_after_two + 1e-4] * 2,
                                rtol=1e-5)
-    assert model.curvature_norm == pytest.approx(np.sqrt(2) * expected, rel=1e-5)
+    assert model.curvature_norm == pytest.approx(np.sqrt(2) * (rms_after_two + 1e-4),
+                                                 rel=1e-5)
+
+
+def test_parameters_unused_by_the_loss_get_zero_gradient_and_curvature():
+    used = torch.zeros(2, requires_grad=True)
+    unused = torch.ones(3, requires_grad=True)
+    loss = separable_quadratic(torch.tensor([2.0, 2.0]), torch.tensor([1.0, 1.0]))
+    model = QuadraticLossModel().fit(
+        [used, unused], [(lambda: loss(used), 1.0)], torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(model.gradient.numpy(), [-2, -2, 0, 0, 0])
+    np.testing.assert_allclose(model.curvature.numpy(),
+                               [2 + 1e-4, 2 + 1e-4, 1e-4, 1e-4, 1e-4], rtol=1e-5)
