@@ -52,6 +52,7 @@ CREST_PARAMS = {
     "selection_metric": "euclidean",
     "check_sample_size": 512,
     "region_coresets": "resample",
+    "proxy_reuse_steps": 0,
 }
 
 
@@ -215,6 +216,7 @@ class CrestClassifier(NeuralNetClassifier):
         "selection_metric": [StrOptions({"euclidean", "cosine"})],
         "check_sample_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "region_coresets": [StrOptions({"resample", "cycle"})],
+        "proxy_reuse_steps": [Interval(numbers.Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -240,6 +242,7 @@ class CrestClassifier(NeuralNetClassifier):
         selection_metric="euclidean",
         check_sample_size=512,
         region_coresets="resample",
+        proxy_reuse_steps=0,
         random_state=None,
         **kwargs,
     ):
@@ -261,6 +264,7 @@ class CrestClassifier(NeuralNetClassifier):
         self.selection_metric = selection_metric
         self.check_sample_size = check_sample_size
         self.region_coresets = region_coresets
+        self.proxy_reuse_steps = proxy_reuse_steps
         self.random_state = random_state
 
     # --------------------------------------------------------- sklearn glue

@@ -204,8 +204,11 @@ class CrestSchedule:
         elif selection == "per_step":
             for _ in range(n_steps):
                 start = time.perf_counter()
-                self.region = None
-                self._forward_and_select(net, data, 1)
+                if self.config["proxy_reuse_steps"]:
+                    self._select_from_candidates(net, data)
+                else:
+                    self.region = None
+                    self._forward_and_select(net, data, 1)
                 self.epoch_stats["n_selections"] += 1
                 self.epoch_stats["selection_s"] += time.perf_counter() - start
                 positions, weights = self.coresets[-1]
@@ -383,6 +386,66 @@ class CrestSchedule:
                 "losses": np.concatenate([self.region["losses"], losses])[first],
             }
         self.region = region
+
+    def _select_from_candidates(self, net, data):
+        """A per-step coreset from a random subset that reuses the examples
+        of earlier steps' subsets that were evaluated but not selected.
+
+        Such an example stays a candidate for ``proxy_reuse_steps`` further
+        steps (its proxy that many steps old at most); each step evaluates
+        only the fresh examples that top the subset back up to its class
+        quotas, about ``batch_size`` once the candidates are in steady state
+        instead of the whole subset.
+        """
+        pool_counts, quota = self._class_quota()
+        if self._class_members is None:
+            self._class_members = [self.pool[self.labels[self.pool] == c]
+                                   for c in range(self.n_classes)]
+        kept = self.region
+        if kept is not None:
+            young = kept["age"] <= self.config["proxy_reuse_steps"]
+            kept = {key: value[young] for key, value in kept.items()}
+        fresh = []
+        for c, members in enumerate(self._class_members):
+            have = (np.empty(0, dtype=np.int64) if kept is None else
+                    kept["positions"][self.labels[kept["positions"]] == c])
+            wanted = min(quota, members.size) - have.size
+            if wanted > 0:
+                candidates = np.setdiff1d(members, have, assume_unique=True)
+                fresh.append(self.rng.choice(candidates, size=min(wanted, candidates.size),
+                                             replace=False))
+        fresh = np.unique(np.concatenate(fresh)) if fresh else np.empty(0, np.int64)
+        if fresh.size:
+            probabilities, losses = _eval_outputs(net, data, fresh, self._eval_chunk())
+            self.epoch_stats["n_forward_examples"] += int(fresh.size)
+            proxies = softmax_minus_onehot(probabilities, self.labels[fresh])
+            losses = losses.cpu().numpy()
+            if self.config["drop_learned"]:
+                self._watch_losses(fresh, losses)
+            new = {"positions": fresh, "proxies": proxies, "losses": losses,
+                   "age": np.zeros(fresh.size, dtype=np.int64)}
+            if kept is not None:
+                merged = np.concatenate([kept["positions"], fresh])
+                order = np.argsort(merged, kind="stable")
+                new = {
+                    "positions": merged[order],
+                    "proxies": torch.cat([kept["proxies"], proxies])[order],
+                    "losses": np.concatenate([kept["losses"], losses])[order],
+                    "age": np.concatenate([kept["age"], new["age"]])[order],
+                }
+            kept = new
+        union = kept["positions"]
+        labels = self.labels[union]
+        parts = [union[labels == c] for c in range(self.n_classes)]
+        self.epoch_stats["subset_loss"].append(float(kept["losses"].mean()))
+        self.coresets = []
+        self._add_coresets([[p for p in parts if p.size]], union, kept["proxies"],
+                           kept["losses"])
+        # Selected examples are trained on now: they leave the candidates.
+        remaining = ~np.isin(union, self.coresets[-1][0])
+        kept = {key: value[remaining] for key, value in kept.items()}
+        kept["age"] = kept["age"] + 1
+        self.region = kept
 
     def _add_coresets(self, subsets, union, proxies, losses):
         """One weighted coreset of ``batch_size`` from each random subset, by

@@ -9,8 +9,9 @@ file and PNG plots:
 - ``crest``: CREST at the same steps;
 - ``per_step``: a fresh mini-batch coreset at every step (the paper's
   "greedy mini-batch selection" of its Figure 3), the same steps;
-- ``random_at_crest_time``: random batches given as many steps as fit into
-  CREST's wall-clock for the same seed (equal time rather than equal steps).
+- ``random_at_crest_time`` and ``random_at_per_step_time``: random batches
+  given as many steps as fit into CREST's (per_step's) wall-clock for the same
+  seed: equal time rather than equal steps.
 
 ``--schedule paper`` (the default) trains every method under the paper's
 protocol: SGD with momentum 0.9 and weight decay 5e-4, the learning rate warmed
@@ -44,11 +45,15 @@ from skorch.callbacks import Callback, LRScheduler
 from ._classifier import CrestClassifier
 from ._models import MLP, SmallCNN
 
-METHODS = ("full", "random", "crest", "per_step", "random_at_crest_time")
+METHODS = ("full", "random", "crest", "per_step", "random_at_crest_time",
+           "random_at_per_step_time")
 DEFAULT_METHODS = ("full", "random", "crest")
 # The methods that CrestClassifier runs as a `selection` of the same name.
 SELECTIONS = {"full": "full", "random": "random", "crest": "crest",
-              "per_step": "per_step", "random_at_crest_time": "random"}
+              "per_step": "per_step", "random_at_crest_time": "random",
+              "random_at_per_step_time": "random"}
+# Random batches given the wall-clock of another method of the same seed.
+EQUAL_TIME = {"random_at_crest_time": "crest", "random_at_per_step_time": "per_step"}
 
 
 def _subset_size(text):
@@ -63,7 +68,7 @@ PASSTHROUGH = {
     "check_interval": int, "check_thresh_factor": float, "interval_mul": float,
     "batch_num_mul": float, "watch_interval": int, "drop_interval": int,
     "drop_thresh": float, "min_train_frac": float, "check_sample_size": int,
-    "region_coresets": str,
+    "region_coresets": str, "proxy_reuse_steps": int,
 }
 DATASET_DEFAULTS = {
     # epochs, batch size, learning rate (constant schedule, paper schedule)
@@ -262,6 +267,10 @@ def summarize(runs):
         if method != "random" and "random" in by_method:
             row["vs_random_mean"], row["vs_random_se"] = _paired_difference(
                 method_runs, by_method["random"])
+        if method in EQUAL_TIME and EQUAL_TIME[method] in by_method:
+            # Paired with the method whose wall-clock it was given.
+            row["vs_timed_mean"], row["vs_timed_se"] = _paired_difference(
+                method_runs, by_method[EQUAL_TIME[method]])
         if method == "crest" and "per_step" in by_method:
             per_step = {r["seed"]: r["test_acc"][-1] for r in by_method["per_step"]}
             row["of_per_step_accuracy"] = float(np.mean(
@@ -308,10 +317,18 @@ def format_table(summary):
             _format_speedup(row["speedup_to_accuracy"]),
         ]))
     table = "\n".join("| " + line + " |" for line in lines)
+    notes = []
     if "of_per_step_accuracy" in summary.get("crest", {}):
-        table += ("\n\ncrest keeps {:.1%} of per_step's accuracy".format(
+        notes.append("crest keeps {:.1%} of per_step's accuracy".format(
             summary["crest"]["of_per_step_accuracy"]))
-    return table
+    for method, timed in EQUAL_TIME.items():
+        row = summary.get(method, {})
+        if np.isfinite(row.get("vs_timed_mean", math.nan)):
+            se = row["vs_timed_se"]
+            notes.append(f"{method} minus {timed} at equal wall-clock: "
+                         f"{100 * row['vs_timed_mean']:+.2f} pt"
+                         + (f" +- {100 * se:.2f}" if np.isfinite(se) else ""))
+    return table + "".join("\n\n" + note for note in notes)
 
 
 def _format_speedup(value):
@@ -333,10 +350,10 @@ def write_outputs(runs, summary, args, out):
                     run["examples_seen"], run["selected_loss"], run["pool_size"]), 1):
                 writer.writerow([run["method"], run["seed"], epoch, *values])
     (out / "summary.md").write_text(format_table(summary) + "\n")
-    return plot(runs, out)
+    return plot(runs, out, f"{args.eval_set} accuracy")
 
 
-def plot(runs, out):
+def plot(runs, out, accuracy_label="test accuracy"):
     """Accuracy against time and steps, and the selected examples' loss."""
     try:
         import matplotlib
@@ -347,7 +364,8 @@ def plot(runs, out):
                       "'sklearn-crest[plots]').", UserWarning, stacklevel=2)
         return []
     colors = {"full": "tab:gray", "random": "tab:blue", "crest": "tab:red",
-              "per_step": "tab:orange", "random_at_crest_time": "tab:cyan"}
+              "per_step": "tab:orange", "random_at_crest_time": "tab:cyan",
+              "random_at_per_step_time": "tab:olive"}
     written = []
     for x_key, x_label, name in (("wall_s", "training wall-clock (s)",
                                   "accuracy_vs_time.png"),
@@ -359,7 +377,7 @@ def plot(runs, out):
                 ax.plot(run[x_key], run["test_acc"], color=colors[method],
                         alpha=0.8, marker=".", label=method if i == 0 else None)
         ax.set_xlabel(x_label)
-        ax.set_ylabel("test accuracy")
+        ax.set_ylabel(accuracy_label)
         # Log scale: the budgets differ tenfold, and early learning matters.
         ax.set_xscale("log")
         ax.grid(alpha=0.3)
@@ -440,9 +458,10 @@ def parse_args(argv=None):
     unknown = set(methods) - set(METHODS)
     if unknown or not methods:
         parser.error(f"--methods takes a comma-separated subset of {METHODS}")
-    if "random_at_crest_time" in methods and not {"crest", "random"} <= set(methods):
-        parser.error("random_at_crest_time needs crest and random in --methods "
-                     "(it takes CREST's wall-clock and random's step rate)")
+    for method, timed in EQUAL_TIME.items():
+        if method in methods and not {timed, "random"} <= set(methods):
+            parser.error(f"{method} needs {timed} and random in --methods "
+                         f"(it takes {timed}'s wall-clock and random's step rate)")
     if not 0.0 < args.train_frac <= 1.0:
         parser.error("--train-frac must be in (0, 1]")
     if not 0.0 <= args.label_noise < 1.0:
@@ -455,10 +474,11 @@ def parse_args(argv=None):
     return args
 
 
-def equal_time_train_frac(crest_run, random_run, train_frac):
-    """The ``train_frac`` at which random batches take CREST's wall-clock:
-    random's own rate of steps per second, for CREST's seconds (at most 1)."""
-    ratio = crest_run["wall_s"][-1] / max(random_run["wall_s"][-1], 1e-12)
+def equal_time_train_frac(timed_run, random_run, train_frac):
+    """The ``train_frac`` at which random batches take ``timed_run``'s
+    wall-clock: random's own rate of steps per second, for the other run's
+    seconds (at most 1)."""
+    ratio = timed_run["wall_s"][-1] / max(random_run["wall_s"][-1], 1e-12)
     return min(1.0, train_frac * ratio)
 
 
@@ -485,9 +505,9 @@ def main(argv=None):
         done = {}
         for method in args.methods:
             train_frac = None
-            if method == "random_at_crest_time":
-                train_frac = equal_time_train_frac(done["crest"], done["random"],
-                                                   args.train_frac)
+            if method in EQUAL_TIME:
+                train_frac = equal_time_train_frac(done[EQUAL_TIME[method]],
+                                                   done["random"], args.train_frac)
             done[method] = run_one(method, seed, data, args, log, train_frac)
             runs.append(done[method])
     summary = summarize(runs)

@@ -131,7 +131,8 @@ def test_paper_schedule_reaches_the_optimizer(tmp_path):
 
 def test_equal_time_row_and_paired_differences(tmp_path):
     code = benchmark.main(["--epochs", "2", "--seeds", "2", "--hidden", "16",
-                           "--methods", "random,crest,per_step,random_at_crest_time",
+                           "--methods", "random,crest,per_step,random_at_crest_time,"
+                           "random_at_per_step_time",
                            "--out", str(tmp_path), "--quiet"])
     assert code == 0
     results = json.loads((tmp_path / "results.json").read_text())
@@ -145,6 +146,8 @@ def test_equal_time_row_and_paired_differences(tmp_path):
         # row gets more steps than random at the same budget.
         assert equal["steps"][-1] >= random["steps"][-1]
         per_step = runs["per_step", seed]
+        assert runs["random_at_per_step_time", seed]["train_frac"] == pytest.approx(
+            benchmark.equal_time_train_frac(per_step, random, 0.1))
         # A fresh coreset at every step after the random first epoch.
         assert per_step["selections_per_epoch"] == [0, per_step["steps"][-1] // 2]
     summary = results["summary"]
@@ -155,6 +158,13 @@ def test_equal_time_row_and_paired_differences(tmp_path):
         np.std(diffs, ddof=1) / np.sqrt(2))
     assert 0 < summary["crest"]["of_per_step_accuracy"] < 2
     assert "vs_random_mean" not in summary["random"]
+    equal = [runs["random_at_crest_time", s]["test_acc"][-1]
+             - runs["crest", s]["test_acc"][-1] for s in (0, 1)]
+    assert summary["random_at_crest_time"]["vs_timed_mean"] == pytest.approx(
+        np.mean(equal))
+    table = (tmp_path / "summary.md").read_text()
+    assert "random_at_crest_time minus crest at equal wall-clock" in table
+    assert "crest keeps" in table
 
 
 def test_equal_time_train_frac_scales_by_the_wall_clock_ratio():

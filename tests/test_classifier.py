@@ -883,3 +883,63 @@ def test_iterator_train_settings_warn_that_they_are_unused(digits600):
     X, y = digits600
     with pytest.warns(UserWarning, match="iterator_train"):
         make_net(max_epochs=1, iterator_train__shuffle=True).fit(X, y)
+
+
+# ---------------------------------------------------------------------------
+# selection="per_step": a fresh coreset at every step
+# ---------------------------------------------------------------------------
+
+
+def test_per_step_selects_a_fresh_weighted_coreset_at_every_step(digits600):
+    X, y = digits600
+    served = []
+
+    class Recording(CrestClassifier):
+        def train_step_single(self, batch, **fit_params):
+            served.append(None if len(batch) == 2 else batch[2].clone())
+            return super().train_step_single(batch, **fit_params)
+
+    net = Recording(MLP, selection="per_step", train_frac=0.3, random_subset_size=96,
+                    batch_size=32, lr=0.1, max_epochs=3, train_split=None,
+                    verbose=0, random_state=0).fit(X, y)
+    steps = math.ceil(0.3 * len(y) / 32)
+    history = net.history
+    assert history[:, "n_selections"] == [0, steps, steps]
+    assert history[:, "n_checks"] == [0, 0, 0]
+    # One forward pass per step over one random subset of ~96 (10 quotas of 10).
+    assert history[:, "n_forward_examples"] == [0, 100 * steps, 100 * steps]
+    assert served[:steps] == [None] * steps
+    weighted = served[steps:]
+    assert all(w is not None and len(w) == 32 for w in weighted)
+    assert all(float(w.mean()) == pytest.approx(1.0, abs=1e-5) for w in weighted)
+    # Fresh: no two steps share their weights.
+    assert len({tuple(w.tolist()) for w in weighted}) == len(weighted)
+    # No quadratic model is ever fitted.
+    assert net.schedule_.quadratic_model.anchor is None
+
+
+def test_proxy_reuse_steps_evaluates_fewer_examples_per_step(digits600):
+    X, y = digits600
+    forward = {}
+    for reuse in (0, 3):
+        net = make_net(selection="per_step", proxy_reuse_steps=reuse,
+                       random_subset_size=128, max_epochs=3).fit(X, y)
+        forward[reuse] = sum(net.history[:, "n_forward_examples"])
+        candidates = net.schedule_.region
+        if reuse:
+            # Candidates are never older than the reuse window, and the
+            # examples just trained on are not among them.
+            assert candidates["age"].max() <= reuse + 1
+            trained = net.schedule_.coresets[-1][0]
+            assert not np.isin(candidates["positions"], trained).any()
+            assert np.all(np.diff(candidates["positions"]) > 0)
+    # Once in steady state, a step tops the subset up with about one batch of
+    # new examples instead of evaluating all ~130 again.
+    assert forward[3] < 0.6 * forward[0]
+
+
+def test_per_step_and_proxy_reuse_are_reproducible(digits600):
+    X, y = digits600
+    first = make_net(selection="per_step", proxy_reuse_steps=2).fit(X, y)
+    second = make_net(selection="per_step", proxy_reuse_steps=2).fit(X, y)
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
