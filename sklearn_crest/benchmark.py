@@ -445,6 +445,11 @@ def parse_args(argv=None):
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--out", default="crest-benchmark")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--merge", nargs="+", metavar="DIR", default=None,
+                        help="train nothing: merge the runs of earlier --out "
+                             "folders (the same dataset, model, epochs, budget and "
+                             "schedule; say, full training run beside the others "
+                             "on another core) into one table, files and plots")
     for name, kind in PASSTHROUGH.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind,
                             default=None,
@@ -482,8 +487,53 @@ def equal_time_train_frac(timed_run, random_run, train_frac):
     return min(1.0, train_frac * ratio)
 
 
+# Settings that must agree for runs of several folders to be compared.
+_MERGE_KEYS = ("dataset", "model", "train_frac", "epochs", "batch_size", "schedule",
+               "lr", "hidden", "label_noise", "drop_learned", "eval_set")
+
+
+def merge_results(folders):
+    """The runs and configuration of several benchmark folders, checked to be
+    comparable; raises ValueError naming the first setting that differs."""
+    runs, config = [], None
+    for folder in folders:
+        results = json.loads((Path(folder) / "results.json").read_text())
+        if config is None:
+            config = results["config"]
+        for key in _MERGE_KEYS:
+            if results["config"].get(key) != config.get(key):
+                raise ValueError(
+                    f"cannot merge {folder}: its {key} is "
+                    f"{results['config'].get(key)!r}, not {config.get(key)!r}")
+        seen = {(r["method"], r["seed"]) for r in runs}
+        for run in results["runs"]:
+            if (run["method"], run["seed"]) in seen:
+                raise ValueError(f"cannot merge {folder}: {run['method']} seed "
+                                 f"{run['seed']} is already in an earlier folder")
+            runs.append(run)
+    order = {m: i for i, m in enumerate(METHODS)}
+    runs.sort(key=lambda r: (r["seed"], order[r["method"]]))
+    return runs, config
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.merge:
+        try:
+            runs, config = merge_results(args.merge)
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        args = argparse.Namespace(**{**config, "merged_from": args.merge,
+                                     "out": args.out})
+        summary = summarize(runs)
+        out = Path(args.out)
+        plots = write_outputs(runs, summary, args, out)
+        print(format_table(summary))
+        print(f"\nmerged {len(runs)} runs into {out / 'results.json'}, "
+              f"{out / 'results.csv'}, {out / 'summary.md'}"
+              + "".join(f", {p}" for p in plots))
+        return 0
 
     def log(message):
         if not args.quiet:

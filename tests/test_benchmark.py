@@ -193,3 +193,28 @@ def test_bad_train_frac_is_an_argparse_error(capsys):
     assert "--train-frac must be in (0, 1]" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         benchmark.main(["--methods", "random_at_crest_time"])
+
+
+def test_merge_combines_folders_and_refuses_unlike_runs(tmp_path, capsys):
+    common = ["--epochs", "2", "--hidden", "16", "--quiet", "--seeds", "1"]
+    benchmark.main(common + ["--methods", "full", "--out", str(tmp_path / "a")])
+    benchmark.main(common + ["--methods", "random,crest", "--out", str(tmp_path / "b")])
+    capsys.readouterr()
+    code = benchmark.main(["--merge", str(tmp_path / "a"), str(tmp_path / "b"),
+                           "--out", str(tmp_path / "m")])
+    assert code == 0
+    merged = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert [r["method"] for r in merged["runs"]] == ["full", "random", "crest"]
+    # Comparisons with full exist only once the folders are merged.
+    assert "relative_error" in merged["summary"]["crest"]
+    assert (tmp_path / "m" / "accuracy_vs_time.png").stat().st_size > 0
+    # Unlike settings, or the same run twice, are refused with the reason.
+    benchmark.main(common + ["--methods", "random", "--epochs", "3",
+                             "--out", str(tmp_path / "c")])
+    capsys.readouterr()
+    assert benchmark.main(["--merge", str(tmp_path / "a"), str(tmp_path / "c"),
+                           "--out", str(tmp_path / "x")]) == 2
+    assert "its epochs is 3, not 2" in capsys.readouterr().err
+    assert benchmark.main(["--merge", str(tmp_path / "b"), str(tmp_path / "b"),
+                           "--out", str(tmp_path / "x")]) == 2
+    assert "already in an earlier folder" in capsys.readouterr().err
