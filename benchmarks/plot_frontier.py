@@ -55,8 +55,10 @@ def load_points(specs, random_from=None):
                          if diffs.size > 1 else math.nan)
             points.append({
                 "label": label, "method": method,
-                "acc": float(final.mean()), "acc_std": float(final.std()),
-                "wall": float(wall.mean()), "wall_std": float(wall.std()),
+                "acc": float(final.mean()),
+                "acc_std": float(final.std(ddof=1)) if final.size > 1 else 0.0,
+                "wall": float(wall.mean()),
+                "wall_std": float(wall.std(ddof=1)) if wall.size > 1 else 0.0,
                 "share": float(share), "updates_per_step": float(updates),
                 "vs_random": diff, "vs_random_se": error, "seeds": len(runs),
             })

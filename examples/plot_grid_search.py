@@ -48,6 +48,7 @@ class MLP(torch.nn.Module):
 
 net = CrestClassifier(
     MLP,
+    selection="crest",  # the quadratic model and its threshold: CREST's regions
     random_subset_size=0.1,
     max_epochs=20,
     batch_size=32,

@@ -1,47 +1,57 @@
 """The CREST batch schedule: which examples each training step sees, and when.
 
-This module follows the paper (Yang, Kang and Mirzasoleiman, ICML 2023) in its
-own order. Per selection:
-
-1. **Random subsets.** Draw ``num_minibatch_coreset`` (P) class-balanced random
-   subsets of the current pool, each with a per-class quota of
-   ``ceil(random_subset_size * n / C)`` examples.
-2. **Gradient proxies.** One eval-mode forward pass over the union of the
-   subsets gives each example's last-layer gradient proxy (softmax minus
-   one-hot) and its loss.
-3. **Mini-batch coresets.** From each random subset, facility location picks a
-   weighted coreset of exactly ``batch_size`` examples (per class, largest
-   remainder). Each training step consumes one mini-batch coreset, as the
-   paper describes: the first two are built at selection, the others when a
-   step first needs them (a region that ends early never pays for the rest),
-   then the P of them are cycled in a fresh random order.
-4. **Quadratic model.** The loss is modelled around the current parameters
-   (see ``_curvature.py``).
-5. **Checks.** Every ``check_interval`` (I) steps, the loss on a fixed check
-   sample of the random subsets is compared with the model's prediction; when
-   they differ by more than ``check_thresh_factor`` times the loss, new coresets
-   are selected at once.
-6. **Adaptive interval.** At later selections I becomes
-   ``ceil(ref_curvature / curvature * interval_mul)`` and P becomes
-   ``min(I * batch_num_mul, steps_per_epoch)``, both for the region that
-   starts.
-7. **Dropping learned examples** (``drop_learned``): examples whose recorded
-   losses all stay under ``drop_thresh`` leave the pool every ``drop_interval``
-   epochs, never taking it below ``min_train_frac`` of the training set, nor a
-   class below one random-subset quota.
-
 Every epoch has ``ceil(train_frac * n / batch_size)`` steps. Epoch 0 trains on
 uniform random batches (the model's gradients are meaningless before any
-training), and selection starts with epoch 1, as in the authors' code.
+training); selection starts with epoch 1, as in the authors' code.
 
-Why the check is cheap here: the authors' check is a forward pass over all P
-random subsets (about 23 training batches) at almost every step, which took
-81-96% of the fit time of a prototype that followed it literally. Here the
-check evaluates a fixed sample of ``check_sample_size`` examples of the random
-subsets, in eval mode under ``torch.inference_mode``, and the model's anchor
-loss ``L0`` is read from the feature pass of the selection, which already
-computed the loss of every subset example. Both losses are thus measured on
-the same examples in the same mode, so the check compares like with like.
+A mini-batch coreset is built in three moves, whatever the mode:
+
+1. **Random subset.** A class-balanced random subset of the current pool: each
+   of the C classes present gives ``ceil(size / C)`` examples, where ``size``
+   is ``random_subset_size * n`` (a float) or ``random_subset_size`` (an int).
+2. **Gradient proxies.** An eval-mode forward pass over the subset gives each
+   example's last-layer gradient proxy (softmax minus one-hot) and its loss.
+3. **Facility location.** Per class (largest-remainder budgets), the greedy
+   picks exactly ``batch_size`` medoids, weighted by their cluster sizes and
+   rescaled to mean 1. Each training step consumes one such coreset, as the
+   paper describes.
+
+``selection="per_step"`` builds a fresh one at every step (the paper's
+"greedy mini-batch selection"), optionally keeping the unselected examples of
+recent subsets as candidates (``proxy_reuse_steps``) so that each step
+evaluates fewer new ones.
+
+``selection="crest"`` reuses coresets within *regions*:
+
+4. **Selection.** A region starts with two coresets from two random subsets, a
+   fixed check sample drawn from those subsets, and a quadratic model of the
+   check sample's loss around the current parameters (``_curvature.py``).
+5. **Serving.** Each step builds a coreset from a further random subset until
+   the region has ``num_minibatch_coreset`` of them (a region that ends early
+   never pays for the rest); then every step gets a fresh coreset by facility
+   location on a random subset of the region's proxy pool, the union of its
+   subsets, at no forward-pass cost (``region_coresets="resample"``), or the
+   region's coresets cycle in a fresh order (``"cycle"``, the authors').
+6. **Checks.** Every ``check_interval`` (I) steps, the check sample's loss is
+   compared with the model's prediction; when they differ by more than
+   ``check_thresh_factor`` times the loss, a new region starts at once.
+7. **Adaptive interval.** At later selections I becomes
+   ``ceil(ref_curvature / curvature * interval_mul)`` and the region's subset
+   count ``min(I * batch_num_mul, steps_per_epoch)``.
+
+Both modes can drop learned examples (``drop_learned``): examples whose
+recorded losses all stay under ``drop_thresh`` leave the pool every
+``drop_interval`` epochs, never taking it below ``min_train_frac`` of the
+training set, nor a class below one random-subset quota.
+
+Why the check is cheap and consistent here: the authors' check is a forward
+pass over all random subsets (or the whole training set) at almost every
+step, which took 81-96% of the fit time of a prototype that followed it
+literally, and it compares a loss with a model of another loss. Here the check
+evaluates a fixed sample of ``check_sample_size`` examples, in eval mode under
+``torch.inference_mode``, and the quadratic model's ``L0`` and gradient are
+taken on that same sample in the same mode, as is the selection's Hutchinson
+probe (the curvature itself is a running average over the fit's probes).
 """
 
 import collections
@@ -124,6 +134,7 @@ class CrestSchedule:
         """Take new hyperparameters (``set_params`` between ``partial_fit`` calls)
         while keeping the state: pool, coresets, model, intervals."""
         old = self.config
+        old_batch_size = self.batch_size
         self.config = dict(config)
         self.batch_size = int(batch_size)
         # Initial values that a user changed apply now; adapted values that
@@ -135,6 +146,13 @@ class CrestSchedule:
         if (config["drop_learned"], config["watch_interval"]) != (
                 old["drop_learned"], old["watch_interval"]):
             self.loss_watch = None  # reallocated by the next bind
+        # Coresets, proxy pools and the quadratic model made under other
+        # selection settings do not carry over.
+        region_keys = ("selection", "random_subset_size", "proxy_reuse_steps",
+                       "region_coresets", "check_sample_size", "selection_metric")
+        if (any(config[key] != old[key] for key in region_keys)
+                or self.batch_size != old_batch_size):
+            self.reset_region()
 
     def reset_region(self):
         """Forget the coresets and the quadratic model (the module was rebuilt,
@@ -350,8 +368,9 @@ class CrestSchedule:
         # fresh augmentation from a Dataset's transforms).
         union = self.region["positions"]
         check_size = min(self.config["check_sample_size"], len(union))
-        self.check_sample = np.sort(self.rng.choice(union, size=check_size,
-                                                    replace=False))
+        # In random order: the curvature probe takes the first chunk, which
+        # must not be the lowest positions (one class, in class-sorted data).
+        self.check_sample = self.rng.choice(union, size=check_size, replace=False)
         self.check_batch = data.batch(self.check_sample)
         self._fit_quadratic_model(net)
         self._adapt(n_steps)
@@ -378,12 +397,13 @@ class CrestSchedule:
         self._add_coresets(subsets, union, proxies, losses)
         region = {"positions": union, "proxies": proxies, "losses": losses}
         if self.region is not None:
-            merged = np.concatenate([self.region["positions"], union])
+            # New values first: where subsets overlap, the fresher proxy wins.
+            merged = np.concatenate([union, self.region["positions"]])
             merged, first = np.unique(merged, return_index=True)
             region = {
                 "positions": merged,
-                "proxies": torch.cat([self.region["proxies"], proxies])[first],
-                "losses": np.concatenate([self.region["losses"], losses])[first],
+                "proxies": torch.cat([proxies, self.region["proxies"]])[first],
+                "losses": np.concatenate([losses, self.region["losses"]])[first],
             }
         self.region = region
 
@@ -543,7 +563,11 @@ class CrestSchedule:
                 self.coreset_order = list(self.rng.permutation(len(self.coresets)))
             return self.coresets[self.coreset_order.pop()]
         start = time.perf_counter()
-        if self.region_subsets < self.n_coresets:
+        # A region pruned by drop_learned may have too little left to choose
+        # from; it then evaluates a fresh random subset, as while it grows.
+        too_small = (len(self.region["positions"])
+                     < min(2 * self.batch_size, int(self.pool.size)))
+        if self.region_subsets < self.n_coresets or too_small:
             self._forward_and_select(net, data, 1)
             self.region_subsets += 1
             self.served += 1
@@ -600,6 +624,11 @@ class CrestSchedule:
         if candidates.size:
             self.pool = np.delete(self.pool, candidates)
             self._class_members = None
+            if self.region is not None:
+                # Dropped examples leave the region's proxy pool (and the
+                # per-step candidates) too.
+                kept = np.isin(self.region["positions"], self.pool)
+                self.region = {key: value[kept] for key, value in self.region.items()}
 
 
 def _mean_or_nan(values):

@@ -111,9 +111,11 @@ def test_paper_schedule_warms_up_then_decays_twice():
     factor = benchmark.paper_lr_factor(20)
     assert [factor(e) for e in range(20)] == (
         [0.5, 1.0] + [1.0] * 10 + [0.1] * 5 + [0.01] * 3)
-    # Ten epochs: one warm-up epoch, decays at epochs 6 and 9 (60%, 85%).
+    # Ten epochs: still two warm-up epochs; decays at epochs 6 and 9.
     short = benchmark.paper_lr_factor(10)
-    assert [short(e) for e in range(10)] == [1.0] * 6 + [0.1] * 3 + [0.01]
+    assert [short(e) for e in range(10)] == (
+        [0.5, 1.0] + [1.0] * 4 + [0.1] * 3 + [0.01])
+    assert benchmark.paper_lr_factor(1)(0) == 1.0
 
 
 def test_paper_schedule_reaches_the_optimizer(tmp_path):

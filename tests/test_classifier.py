@@ -38,8 +38,9 @@ HISTORY_KEYS = ("n_selections", "n_checks", "n_steps", "n_forward_examples",
 
 def make_net(module=MLP, **params):
     """A tiny, fast, deterministic CrestClassifier."""
-    settings = dict(train_frac=0.3, random_subset_size=0.2, batch_size=32, lr=0.1,
-                    max_epochs=3, train_split=None, verbose=0, random_state=0)
+    settings = dict(selection="crest", train_frac=0.3, random_subset_size=0.2,
+                    batch_size=32, lr=0.1, max_epochs=3, train_split=None, verbose=0,
+                    random_state=0)
     settings.update(params)
     return CrestClassifier(module, **settings)
 
@@ -81,7 +82,8 @@ class WeightRecordingClassifier(CrestClassifier):
     def train_step_single(self, batch, **fit_params):
         if not hasattr(self, "weights_seen_"):
             self.weights_seen_ = []
-        weight = batch[2] if len(batch) == 3 else None
+        assert len(batch) == 2  # skorch's (X, y): every callback understands it
+        weight = self.coreset_weights(batch[0])
         self.weights_seen_.append(
             (len(self.history) - 1, len(batch[1]),
              None if weight is None else weight.detach().clone()))
@@ -206,17 +208,21 @@ def test_get_loss_applies_the_batch_weights(digits600):
     per_example = torch.nn.functional.cross_entropy(y_pred, yb, reduction="none")
     weights = torch.tensor([0.1, 1.9, 0.5, 1.5, 3.0, 0.2, 0.3, 0.5])
 
-    # A weighted batch (X, y, w): the training step's loss is mean(w * l).
-    net.module_.eval()  # no dropout in MLP anyway; keep the forward comparable
-    before = copy.deepcopy(net.module_.state_dict())
-    step = net.train_step_single((Xb, yb, weights))
-    torch.testing.assert_close(step["loss"].detach(), (weights * per_example).mean())
-    assert not torch.allclose(step["loss"].detach(), per_example.mean())
-    net.module_.load_state_dict(before)
-    # The weights live for that step only.
-    assert getattr(net, "_step_weights", None) is None
-    torch.testing.assert_close(net.train_step_single((Xb, yb))["loss"].detach(),
-                               per_example.mean())
+    # The batch's weights are found by its input object, as served.
+    from sklearn_crest._classifier import _CoresetWeightRegistry
+    registry = _CoresetWeightRegistry()
+    net._coreset_weight_registry = registry
+    registry.add(Xb, weights)
+    weighted = net.get_loss(y_pred, yb, X=Xb, training=True)
+    torch.testing.assert_close(weighted, (weights * per_example).mean())
+    assert not torch.allclose(weighted, per_example.mean())
+    # Another tensor with the same values is another batch: unit weights.
+    torch.testing.assert_close(
+        net.get_loss(y_pred, yb, X=Xb.clone(), training=True), per_example.mean())
+    assert registry.close() == 0
+    # A served batch whose weights never reached get_loss is counted.
+    registry.add(Xb, weights)
+    assert registry.close() == 1
     # Evaluation losses are never weighted.
     torch.testing.assert_close(net.get_loss(y_pred, yb, X=Xb, training=False),
                                per_example.mean())
@@ -225,7 +231,7 @@ def test_get_loss_applies_the_batch_weights(digits600):
 def test_coreset_weights_reach_get_loss_during_training(digits600):
     X, y = digits600
     net = WeightRecordingClassifier(
-        MLP, train_frac=0.3, random_subset_size=0.2, batch_size=32, lr=0.1,
+        MLP, selection="crest", train_frac=0.3, random_subset_size=0.2, batch_size=32, lr=0.1,
         max_epochs=3, check_thresh_factor=1e9, train_split=None, verbose=0,
         random_state=0, region_coresets="cycle").fit(X, y)
     seen = net.weights_seen_
@@ -780,11 +786,13 @@ def test_a_region_serves_its_built_coresets_before_building_more(digits600):
 
     class Recording(CrestClassifier):
         def train_step_single(self, batch, **fit_params):
-            if len(batch) == 3:
-                served.append(id(batch[2]))
+            weights = self.coreset_weights(batch[0])
+            if weights is not None:
+                served.append(id(weights))
             return super().train_step_single(batch, **fit_params)
 
-    net = Recording(MLP, train_frac=0.3, random_subset_size=0.2, batch_size=32,
+    net = Recording(MLP, selection="crest", train_frac=0.3, random_subset_size=0.2,
+                    batch_size=32,
                     lr=0.1, max_epochs=2, train_split=None, verbose=0,
                     random_state=0, check_thresh_factor=1e9,
                     num_minibatch_coreset=4, region_coresets="cycle")
@@ -804,11 +812,13 @@ def test_resampled_coresets_come_from_the_region_pool_without_forward_passes(
 
     class Recording(CrestClassifier):
         def train_step_single(self, batch, **fit_params):
-            if len(batch) == 3:
-                served.append(batch[2].clone())
+            weights = self.coreset_weights(batch[0])
+            if weights is not None:
+                served.append(weights.clone())
             return super().train_step_single(batch, **fit_params)
 
-    net = Recording(MLP, train_frac=0.5, random_subset_size=0.2, batch_size=32,
+    net = Recording(MLP, selection="crest", train_frac=0.5, random_subset_size=0.2,
+                    batch_size=32,
                     lr=0.1, max_epochs=2, train_split=None, verbose=0,
                     random_state=0, check_thresh_factor=1e9,
                     num_minibatch_coreset=2)
@@ -896,7 +906,8 @@ def test_per_step_selects_a_fresh_weighted_coreset_at_every_step(digits600):
 
     class Recording(CrestClassifier):
         def train_step_single(self, batch, **fit_params):
-            served.append(None if len(batch) == 2 else batch[2].clone())
+            weights = self.coreset_weights(batch[0])
+            served.append(None if weights is None else weights.clone())
             return super().train_step_single(batch, **fit_params)
 
     net = Recording(MLP, selection="per_step", train_frac=0.3, random_subset_size=96,
@@ -943,3 +954,64 @@ def test_per_step_and_proxy_reuse_are_reproducible(digits600):
     first = make_net(selection="per_step", proxy_reuse_steps=2).fit(X, y)
     second = make_net(selection="per_step", proxy_reuse_steps=2).fit(X, y)
     np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+
+
+def test_the_default_selection_is_per_step(digits600):
+    # Chosen on a validation split of Fashion-MNIST (benchmarks/RESULTS.md):
+    # per-step coresets were more accurate than CREST's regions, for less time.
+    X, y = digits600
+    net = CrestClassifier(MLP, train_frac=0.3, random_subset_size=0.2, batch_size=32,
+                          max_epochs=2, train_split=None, verbose=0, random_state=0)
+    assert net.selection == "per_step"
+    net.fit(X, y)
+    steps = math.ceil(0.3 * len(y) / 32)
+    assert net.history[:, "n_selections"] == [0, steps]
+    assert net.history[:, "n_checks"] == [0, 0]
+
+
+def test_weighted_batches_work_with_skorch_train_scoring_and_warn_when_lost(digits600):
+    X, y = digits600
+    # skorch's own train-set scoring unpacks every batch as (X, y).
+    net = make_net(selection="per_step", max_epochs=2, callbacks=[
+        EpochScoring("accuracy", on_train=True, name="train_acc")]).fit(X, y)
+    assert all(0 <= a <= 1 for a in net.history[:, "train_acc"])
+
+    class CopiesTheBatch(CrestClassifier):
+        # A wrapper that hands get_loss a copy of the input loses the weights:
+        # the fit says so rather than training on unweighted coresets silently.
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            return super().get_loss(y_pred, y_true,
+                                    X=None if X is None else X.clone(),
+                                    training=training)
+
+    with pytest.warns(UserWarning, match="trained without their weights"):
+        CopiesTheBatch(MLP, selection="per_step", train_frac=0.3,
+                       random_subset_size=0.2, batch_size=32, max_epochs=2,
+                       train_split=None, verbose=0, random_state=0).fit(X, y)
+
+
+def test_changing_the_selection_settings_between_partial_fits_starts_afresh(digits600):
+    X, y = digits600
+    net = make_net(selection="per_step", max_epochs=2).fit(X, y)
+    assert "age" not in net.schedule_.region  # a per-step subset, no reuse
+    # Reuse needs candidates with ages: the old subset must not be taken
+    # for them.
+    net.set_params(proxy_reuse_steps=2)
+    net.partial_fit(X, y)
+    assert net.schedule_.region["age"].max() <= 3
+    # To crest: a region of its own, with its own check sample and model.
+    net.set_params(selection="crest")
+    net.partial_fit(X, y)
+    assert net.history[-2, "n_checks"] >= 1  # crest's checks, not per-step
+    assert net.history[-2, "n_selections"] < net.history[-2, "n_steps"]
+    assert net.schedule_.quadratic_model.anchor is not None
+
+
+def test_dropped_examples_leave_the_region_pool(digits600):
+    X, y = digits600
+    net = make_net(drop_learned=True, drop_interval=1, watch_interval=1,
+                   drop_thresh=10.0, min_train_frac=0.5, max_epochs=4,
+                   check_thresh_factor=1e9, num_minibatch_coreset=3).fit(X, y)
+    schedule = net.schedule_
+    assert schedule.pool.size < len(y)
+    assert np.isin(schedule.region["positions"], schedule.pool).all()
