@@ -29,6 +29,7 @@ import torch
 from skorch import NeuralNetClassifier
 
 from sklearn_crest import CrestClassifier
+from sklearn_crest._classifier import _CoresetWeightRegistry
 from sklearn_crest._models import MLP, SmallCNN
 from sklearn_crest._schedule import CrestSchedule, _eval_losses
 from sklearn_crest.datasets import fetch_fashion_mnist
@@ -54,8 +55,12 @@ def step_cost(model, X, y, repeats):
     batch = (torch.from_numpy(X[rows]), torch.from_numpy(y[rows]))
     weights = torch.as_tensor(rng.gamma(2.0, 0.5, 128), dtype=torch.float32)
     weights *= 128 / weights.sum()
-    # A coreset batch carries its weights as a third item.
-    weighted_batch = batch + (weights,)
+    # A coreset batch's weights are registered under its input, as the
+    # training iterator does; get_loss finds them there.
+    registry = _CoresetWeightRegistry()
+    registry.add(batch[0], weights)
+    crest._coreset_weight_registry = registry
+    weighted_batch = batch
     times = {"plain": [], "crest": []}
     for _ in range(5):  # warm-up: allocator, thread pool
         plain.train_step(batch)

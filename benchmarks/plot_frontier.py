@@ -101,9 +101,8 @@ def plot_points(points, out):
                     fmt="o", color=color, capsize=2,
                     label=p["method"] if p["method"] not in seen else None)
         seen.add(p["method"])
-        if p["method"] in ("crest", "per_step"):
-            ax.annotate(p["label"], (p["wall"], p["acc"]), fontsize=7,
-                        xytext=(4, 2), textcoords="offset points")
+        ax.annotate(p["label"], (p["wall"], p["acc"]), fontsize=7,
+                    xytext=(4, 2), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("training wall-clock (s, log scale)")
     ax.set_ylabel("final accuracy")

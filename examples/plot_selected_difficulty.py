@@ -59,6 +59,7 @@ class TrainingSetLoss(Callback):
 
 net = CrestClassifier(
     MLP,
+    selection="crest",  # CREST's regions: selections come when checks fail
     train_frac=0.2,
     random_subset_size=0.1,
     max_epochs=30,
