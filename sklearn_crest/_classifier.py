@@ -391,6 +391,7 @@ class CrestClassifier(NeuralNetClassifier):
                     n_classes = max(n_classes, len(classes))
                 self.label_encoder_ = LabelEncoder().fit(np.arange(n_classes))
                 self.input_ndim_ = None
+                _require_two_classes(self.classes_)
             elif labels.max() >= len(self.classes_):
                 raise ValueError(
                     f"The Dataset has label {int(labels.max())}, beyond the "
@@ -417,6 +418,7 @@ class CrestClassifier(NeuralNetClassifier):
                 classes = np.unique(y) if self.classes is None else self.classes
             self.label_encoder_ = LabelEncoder().fit(np.asarray(classes))
             self.input_ndim_ = X.ndim
+            _require_two_classes(self.classes_)
         unknown = np.setdiff1d(np.unique(y), self.classes_)
         if unknown.size:
             raise ValueError(
@@ -750,6 +752,15 @@ class _CoresetWeightRegistry:
         self.entries.clear()
         self.missed = 0
         return missed
+
+
+def _require_two_classes(classes):
+    if len(classes) < 2:
+        raise ValueError(
+            f"CrestClassifier needs at least two classes; y has only "
+            f"{list(classes)}. A classifier of one class predicts nothing (and "
+            "scikit-learn's classifiers refuse it too). For partial_fit on "
+            "batches that may hold one class, pass every class with classes=.")
 
 
 def _to_numpy(data):

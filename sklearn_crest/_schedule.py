@@ -322,13 +322,20 @@ class CrestSchedule:
             while int(np.minimum(pool_counts, quota).sum()) < wanted:
                 quota += 1
             if not self.subset_size_warned:
+                if self.pool.size < 2 * self.batch_size:
+                    # Raising random_subset_size cannot help here.
+                    advice = (f"The pool has only {int(self.pool.size)} examples, "
+                              f"fewer than 2 * batch_size: a coreset can barely "
+                              "choose; lower batch_size for a real choice.")
+                else:
+                    advice = ("Raise random_subset_size to at least "
+                              f"{wanted} (an int is a count) to silence this.")
                 warnings.warn(
                     f"random_subset_size={self.config['random_subset_size']} gives "
                     f"random subsets of {subset_size} examples, too few to choose "
                     f"a coreset of batch_size={self.batch_size} from; using "
                     f"{int(np.minimum(pool_counts, quota).sum())} (at most the "
-                    "pool). Raise random_subset_size to silence this.",
-                    UserWarning, stacklevel=2)
+                    f"pool). {advice}", UserWarning, stacklevel=2)
                 self.subset_size_warned = True
         return pool_counts, quota
 

@@ -538,10 +538,19 @@ def test_small_random_subsets_warn_and_still_fit(digits600):
                    max_epochs=3)
     with pytest.warns(UserWarning, match="random_subset_size") as record:
         net.fit(X, y)
-    assert len([w for w in record if "random_subset_size" in str(w.message)]) == 1
+    messages = [str(w.message) for w in record if "random_subset_size" in str(w.message)]
+    assert len(messages) == 1
+    assert "Raise random_subset_size to at least 32" in messages[0]
     assert net.predict(X).shape == (100,)
     assert all(len(positions) == 16 for positions, _ in net.schedule_.coresets)
     assert sum(net.history[:, "n_selections"]) > 1
+
+
+def test_a_pool_smaller_than_two_batches_says_to_lower_batch_size(digits600):
+    X, y = digits600[0][:100], digits600[1][:100]
+    with pytest.warns(UserWarning, match="lower batch_size") as record:
+        make_net(batch_size=64, max_epochs=2).fit(X, y)
+    assert not any("Raise random_subset_size" in str(w.message) for w in record)
 
 
 def test_no_warning_when_random_subsets_are_large_enough(digits600):
@@ -1015,3 +1024,17 @@ def test_dropped_examples_leave_the_region_pool(digits600):
     schedule = net.schedule_
     assert schedule.pool.size < len(y)
     assert np.isin(schedule.region["positions"], schedule.pool).all()
+
+
+def test_one_class_y_is_refused_and_classes_allow_one_class_batches(digits600):
+    X, y = digits600
+    with pytest.raises(ValueError, match="at least two classes"):
+        make_net().fit(X, np.zeros(len(y), dtype=int))
+    one = TensorDataset(torch.from_numpy(X), torch.zeros(len(y), dtype=torch.int64))
+    with pytest.raises(ValueError, match="at least two classes"):
+        make_net().fit(one)
+    # A one-class batch is fine once the classes are known.
+    net = make_net(max_epochs=1)
+    zeros = y == 0
+    net.partial_fit(X[zeros], y[zeros], classes=np.unique(y))
+    assert len(net.classes_) == 10
