@@ -72,7 +72,8 @@ class CoresetResult:
     gains: np.ndarray
 
 
-def allocate_budget(class_sizes, budget, class_balance="proportional"):
+def allocate_budget(class_sizes, budget, class_balance="proportional", *,
+                    every_class=False):
     """Split an exact total budget over classes by largest remainder.
 
     Parameters
@@ -83,6 +84,12 @@ def allocate_budget(class_sizes, budget, class_balance="proportional"):
         Total number of points to select, at most ``sum(class_sizes)``.
     class_balance : {"proportional", "balanced"}
         Shares proportional to class sizes, or equal shares.
+    every_class : bool, default=False
+        Give every non-empty class at least one point whenever the budget is
+        at least the number of non-empty classes: a proportional share can
+        round a rare class down to nothing, and a coreset without a class
+        trains a model that cannot predict it. The points come from the
+        largest quotas, one at a time.
 
     Returns
     -------
@@ -130,6 +137,12 @@ def allocate_budget(class_sizes, budget, class_balance="proportional"):
         order = np.argsort(-(numerators % total_weight), kind="stable")
         quotas[open_classes[order[:left]]] += 1
         remaining = 0
+    if every_class:
+        nonempty = sizes > 0
+        if budget >= int(nonempty.sum()):
+            for missing in np.flatnonzero(nonempty & (quotas == 0)):
+                quotas[int(np.argmax(quotas))] -= 1
+                quotas[missing] = 1
     return quotas
 
 

@@ -482,8 +482,8 @@ class CrestSchedule:
         for subset_index, parts in enumerate(subsets):
             sizes = [len(p) for p in parts]
             budget = min(self.batch_size, sum(sizes))
-            for part, quota in zip(parts, allocate_budget(sizes, budget,
-                                                          "proportional")):
+            for part, quota in zip(parts, allocate_budget(
+                    sizes, budget, "proportional", every_class=True)):
                 if quota:
                     ground_sets.append(np.searchsorted(union, part))
                     quotas.append(int(quota))

@@ -205,7 +205,21 @@ class CoresetSelector(BaseSampler):
                                  "least one.")
             return quotas
         budget = _as_count(self.coreset_size, n_samples, "coreset_size")
-        return allocate_budget(class_sizes, budget, self.class_balance)
+        present = int(np.count_nonzero(class_sizes))
+        if budget < present:
+            # Fewer samples than classes would drop whole classes, and a model
+            # fitted on the coreset could never predict them.
+            warnings.warn(
+                f"coreset_size={self.coreset_size!r} keeps {budget} samples, fewer "
+                f"than the {present} classes in y; keeping one sample of each "
+                f"class instead ({present} samples). Ask for at least {present} "
+                "samples, or give exact per-class counts with sampling_strategy.",
+                UserWarning, stacklevel=3)
+            budget = present
+        # Every class keeps at least one sample: a proportional share rounds a
+        # rare class down to nothing otherwise.
+        return allocate_budget(class_sizes, budget, self.class_balance,
+                               every_class=True)
 
     def _selection_features(self, X, y):
         """The features facility location measures similarity on."""

@@ -1,10 +1,16 @@
 """CoresetTrainer: fit any scikit-learn estimator on a weighted coreset."""
 
+import copy
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, column_or_1d, has_fit_parameter
+from sklearn.utils.validation import (
+    check_array,
+    check_is_fitted,
+    column_or_1d,
+    has_fit_parameter,
+)
 
 from ._selector import CoresetSelector
 
@@ -139,30 +145,35 @@ class CoresetTrainer(MetaEstimatorMixin, BaseEstimator):
     def predict(self, X):
         """Predict with the estimator fitted on the coreset."""
         check_is_fitted(self)
+        _refuse_non_finite(X)
         return self.estimator_.predict(X)
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X):
         """Class probabilities from the estimator fitted on the coreset."""
         check_is_fitted(self)
+        _refuse_non_finite(X)
         return self.estimator_.predict_proba(X)
 
     @available_if(_estimator_has("predict_log_proba"))
     def predict_log_proba(self, X):
         """Log class probabilities from the estimator fitted on the coreset."""
         check_is_fitted(self)
+        _refuse_non_finite(X)
         return self.estimator_.predict_log_proba(X)
 
     @available_if(_estimator_has("decision_function"))
     def decision_function(self, X):
         """Decision function of the estimator fitted on the coreset."""
         check_is_fitted(self)
+        _refuse_non_finite(X)
         return self.estimator_.decision_function(X)
 
     @available_if(_estimator_has("score"))
     def score(self, X, y, sample_weight=None):
         """Score of the estimator fitted on the coreset (e.g. accuracy)."""
         check_is_fitted(self)
+        _refuse_non_finite(X)
         if sample_weight is None:
             return self.estimator_.score(X, y)
         return self.estimator_.score(X, y, sample_weight=sample_weight)
@@ -172,7 +183,21 @@ class CoresetTrainer(MetaEstimatorMixin, BaseEstimator):
         estimator_tags = get_tags(self.estimator)
         tags.estimator_type = estimator_tags.estimator_type
         tags.classifier_tags = estimator_tags.classifier_tags
+        if tags.classifier_tags is not None:
+            # The selector takes one label per sample (imbalanced-learn's
+            # samplers refuse multilabel targets), whatever the estimator can.
+            tags.classifier_tags = copy.copy(tags.classifier_tags)
+            tags.classifier_tags.multi_label = False
+        tags.target_tags.multi_output = False
         tags.target_tags.required = True
         tags.input_tags.sparse = estimator_tags.input_tags.sparse
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _refuse_non_finite(X):
+    """Raise on NaN or infinity, as fit does (the selector measures distances
+    between samples, which NaN makes meaningless); X itself goes to the
+    estimator unchanged, feature names included."""
+    check_array(X, accept_sparse=True, dtype=None, ensure_2d=False, allow_nd=True,
+                ensure_all_finite=True, input_name="X")

@@ -5,6 +5,7 @@ from imblearn.utils.estimator_checks import (
     parametrize_with_checks as imblearn_parametrize_with_checks,
 )
 from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_crest import CoresetSelector, CoresetTrainer, CrestClassifier
@@ -17,6 +18,10 @@ ESTIMATORS = [
     CoresetSelector(features="gradient", random_state=0),
     CoresetTrainer(LogisticRegression(), CoresetSelector(coreset_size=0.5,
                                                          random_state=0)),
+    # The default selector keeps 10%: on the checks' tiny data sets that is
+    # fewer samples than classes, which must still give a working model.
+    CoresetTrainer(LogisticRegression()),
+    CoresetTrainer(DecisionTreeClassifier(random_state=0)),
 ]
 
 

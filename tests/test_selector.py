@@ -72,8 +72,7 @@ def check_weights(selector, y):
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("coreset_size, expected", [(0.1, 180), (50, 50),
-                                                    (1e-6, 1)])
+@pytest.mark.parametrize("coreset_size, expected", [(0.1, 180), (50, 50), (10, 10)])
 def test_exact_budget(digits, method, coreset_size, expected):
     X, y = digits
     selector = make_selector(method, coreset_size=coreset_size, random_state=0)
@@ -83,14 +82,18 @@ def test_exact_budget(digits, method, coreset_size, expected):
     assert selector.sample_indices_.shape == (expected,)
     np.testing.assert_array_equal(X_res, X[selector.sample_indices_])
     np.testing.assert_array_equal(y_res, y[selector.sample_indices_])
-    if expected >= 10:
-        check_weights(selector, y)
-    else:
-        # One point: the largest share (class 3, 183 points) gets it, and it
-        # stands for its whole class.
-        assert np.bincount(y).argmax() == 3
-        np.testing.assert_array_equal(y_res, [3])
-        np.testing.assert_allclose(selector.sample_weight_, [183])
+    check_weights(selector, y)
+    # Every class keeps a sample, even at one sample per class.
+    assert set(y_res) == set(y)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_budget_below_the_class_count_keeps_one_sample_per_class(digits, method):
+    X, y = digits
+    selector = make_selector(method, coreset_size=1e-6, random_state=0)
+    with pytest.warns(UserWarning, match="fewer than the 10 classes"):
+        _, y_res = selector.fit_resample(X, y)
+    assert sorted(y_res) == list(range(10))
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -581,3 +584,43 @@ def test_facility_location_beats_random_coreset(digits):
                 scores[method].append(model.score(X_test, y_test))
     # Observed: about 0.92 against 0.87.
     assert np.mean(scores["facility_location"]) >= np.mean(scores["random"]) + 0.03
+
+
+def test_rare_classes_keep_a_sample_and_tiny_budgets_are_refused():
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    from sklearn_crest import CoresetTrainer
+
+    Xr, yr = make_classification(3000, n_informative=6, n_classes=3,
+                                 weights=[0.9, 0.095, 0.005],
+                                 n_clusters_per_class=1, random_state=1)
+    model = CoresetTrainer(LogisticRegression(max_iter=1000),
+                           CoresetSelector(coreset_size=0.01, random_state=0))
+    model.fit(Xr, yr)
+    # 30 samples over 2700/285/15: proportional shares round class 2 to 0.
+    np.testing.assert_array_equal(model.classes_, [0, 1, 2])
+    scores = cross_val_score(model, Xr, yr, cv=3, scoring="neg_log_loss")
+    assert np.isfinite(scores).all()
+    selector = CoresetSelector(coreset_size=30, random_state=0)
+    _, kept = selector.fit_resample(Xr, yr)
+    assert np.bincount(kept).tolist()[2] == 1 and len(kept) == 30
+    # Fewer samples than classes: a warning and one sample per class, never a
+    # silent loss of classes.
+    X10, y10 = make_classification(500, n_informative=8, n_classes=10,
+                                   n_clusters_per_class=1, random_state=0)
+    with pytest.warns(UserWarning, match="fewer than the 10 classes"):
+        _, kept = CoresetSelector(coreset_size=5).fit_resample(X10, y10)
+    assert sorted(kept) == list(range(10))
+
+
+def test_allocate_budget_every_class():
+    from sklearn_crest._facility_location import allocate_budget
+
+    sizes = [2700, 285, 15]
+    assert allocate_budget(sizes, 30).tolist() == [27, 3, 0]
+    assert allocate_budget(sizes, 30, every_class=True).tolist() == [26, 3, 1]
+    # Empty classes stay empty; budgets below the class count are unchanged.
+    assert allocate_budget([5, 0, 1], 3, every_class=True).tolist() == [2, 0, 1]
+    assert allocate_budget([100, 1, 1], 1, every_class=True).tolist() == [1, 0, 0]
