@@ -103,6 +103,7 @@ class CrestSchedule:
         self.data_fingerprint = None
         self.pool = None
         self._class_members = None
+        self._quota_cache = None
         self.served = 0
         self.check_batch = None
         self.epoch = 0
@@ -149,6 +150,7 @@ class CrestSchedule:
         # Coresets, proxy pools and the quadratic model made under other
         # selection settings do not carry over.
         region_keys = ("selection", "random_subset_size", "proxy_reuse_steps",
+                       "class_balance",
                        "region_coresets", "check_sample_size", "selection_metric")
         if (any(config[key] != old[key] for key in region_keys)
                 or self.batch_size != old_batch_size):
@@ -185,6 +187,7 @@ class CrestSchedule:
                                       -1.0, dtype=np.float32)
             self.loss_watch_epoch = np.full(self.config["watch_interval"], -1)
         self._class_members = None
+        self._quota_cache = None
 
     def steps_per_epoch(self):
         """Optimizer steps in one epoch: the step budget."""
@@ -310,17 +313,28 @@ class CrestSchedule:
             return int(size)
         return size * self.n_train
 
-    def _class_quota(self):
-        """Per-class examples of one random subset (grown where too small)."""
+    def _class_quotas(self):
+        """Per-class examples of one random subset, grown where the subset
+        would be too small to choose a coreset from; cached until the pool
+        changes (per-step selection asks at every step).
+
+        ``class_balance="proportional"`` (the default) gives each class a
+        share proportional to its size in the pool, at least one example: the
+        coreset's weighted loss then estimates the mean loss over the pool,
+        which full-data training minimises. ``"balanced"`` gives every class
+        the same quota, as the authors do; on imbalanced data the fit then
+        minimises a class-balanced loss and shifts the predicted class prior.
+        """
+        if self._quota_cache is not None:
+            return self._quota_cache
         pool_counts = np.bincount(self.labels[self.pool], minlength=self.n_classes)
-        present = np.flatnonzero(pool_counts)
-        quota = math.ceil(self._random_subset_total() / max(len(present), 1))
-        subset_size = int(np.minimum(pool_counts, quota).sum())
+        total = max(1, math.ceil(self._random_subset_total()))
         wanted = min(2 * self.batch_size, int(self.pool.size))
+        quotas = self._quotas_for(pool_counts, total)
+        subset_size = int(quotas.sum())
         if subset_size < wanted:
-            # The smallest per-class quota that gives a real choice.
-            while int(np.minimum(pool_counts, quota).sum()) < wanted:
-                quota += 1
+            # The smallest subset that gives a real choice.
+            quotas = self._quotas_for(pool_counts, wanted)
             if not self.subset_size_warned:
                 if self.pool.size < 2 * self.batch_size:
                     # Raising random_subset_size cannot help here.
@@ -334,15 +348,28 @@ class CrestSchedule:
                     f"random_subset_size={self.config['random_subset_size']} gives "
                     f"random subsets of {subset_size} examples, too few to choose "
                     f"a coreset of batch_size={self.batch_size} from; using "
-                    f"{int(np.minimum(pool_counts, quota).sum())} (at most the "
-                    f"pool). {advice}", UserWarning, stacklevel=2)
+                    f"{int(quotas.sum())} (at most the pool). {advice}",
+                    UserWarning, stacklevel=2)
                 self.subset_size_warned = True
-        return pool_counts, quota
+        self._quota_cache = (pool_counts, quotas)
+        return self._quota_cache
+
+    def _quotas_for(self, pool_counts, total):
+        """At least ``total`` examples (at most the pool) split over classes."""
+        total = min(int(total), int(pool_counts.sum()))
+        if self.config["class_balance"] == "proportional":
+            return allocate_budget(pool_counts, total, "proportional",
+                                   every_class=True)
+        present = max(int(np.count_nonzero(pool_counts)), 1)
+        quota = math.ceil(total / present)
+        while int(np.minimum(pool_counts, quota).sum()) < total:
+            quota += 1
+        return np.minimum(pool_counts, quota)
 
     def _draw_random_subsets(self, n_subsets, members=None):
-        """Class-balanced random subsets, independent of each other: of the
-        pool, or of ``members`` (one position array per class) when given."""
-        pool_counts, quota = self._class_quota()
+        """Random subsets with the class quotas, independent of each other: of
+        the pool, or of ``members`` (one position array per class) when given."""
+        _, quotas = self._class_quotas()
         if members is None:
             if self._class_members is None:
                 # Cached until the pool changes: scanning the pool per class on
@@ -352,8 +379,8 @@ class CrestSchedule:
             members = self._class_members
         subsets = []
         for _ in range(n_subsets):
-            parts = [self.rng.choice(m, size=min(quota, m.size), replace=False)
-                     for m in members if m.size]
+            parts = [self.rng.choice(m, size=min(int(q), m.size), replace=False)
+                     for m, q in zip(members, quotas) if m.size and q]
             subsets.append(parts)
         return subsets
 
@@ -424,7 +451,7 @@ class CrestSchedule:
         quotas, about ``batch_size`` once the candidates are in steady state
         instead of the whole subset.
         """
-        pool_counts, quota = self._class_quota()
+        _, quotas = self._class_quotas()
         if self._class_members is None:
             self._class_members = [self.pool[self.labels[self.pool] == c]
                                    for c in range(self.n_classes)]
@@ -436,7 +463,7 @@ class CrestSchedule:
         for c, members in enumerate(self._class_members):
             have = (np.empty(0, dtype=np.int64) if kept is None else
                     kept["positions"][self.labels[kept["positions"]] == c])
-            wanted = min(quota, members.size) - have.size
+            wanted = min(int(quotas[c]), members.size) - have.size
             if wanted > 0:
                 candidates = np.setdiff1d(members, have, assume_unique=True)
                 fresh.append(self.rng.choice(candidates, size=min(wanted, candidates.size),
@@ -609,7 +636,7 @@ class CrestSchedule:
         learned = observed & (highest <= self.config["drop_thresh"])
         if not learned.any():
             return
-        pool_counts, quota = self._class_quota()
+        pool_counts, quotas = self._class_quotas()
         pool_labels = self.labels[self.pool]
         # Each class keeps at least one random-subset quota of examples, the
         # hardest of its learned ones first. (The authors' rule drops all of a
@@ -619,7 +646,7 @@ class CrestSchedule:
         droppable = np.zeros_like(learned)
         for c in range(self.n_classes):
             in_class = order[(pool_labels[order] == c) & learned[order]]
-            limit = max(0, int(pool_counts[c]) - quota)
+            limit = max(0, int(pool_counts[c]) - int(quotas[c]))
             droppable[in_class[:limit]] = True
         floor = math.ceil(self.config["min_train_frac"] * self.n_train)
         allowed = max(0, int(self.pool.size) - floor)
@@ -631,6 +658,7 @@ class CrestSchedule:
         if candidates.size:
             self.pool = np.delete(self.pool, candidates)
             self._class_members = None
+            self._quota_cache = None
             if self.region is not None:
                 # Dropped examples leave the region's proxy pool (and the
                 # per-step candidates) too.

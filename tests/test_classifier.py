@@ -926,8 +926,8 @@ def test_per_step_selects_a_fresh_weighted_coreset_at_every_step(digits600):
     history = net.history
     assert history[:, "n_selections"] == [0, steps, steps]
     assert history[:, "n_checks"] == [0, 0, 0]
-    # One forward pass per step over one random subset of ~96 (10 quotas of 10).
-    assert history[:, "n_forward_examples"] == [0, 100 * steps, 100 * steps]
+    # One forward pass per step over one random subset of exactly 96.
+    assert history[:, "n_forward_examples"] == [0, 96 * steps, 96 * steps]
     assert served[:steps] == [None] * steps
     weighted = served[steps:]
     assert all(w is not None and len(w) == 32 for w in weighted)
@@ -1038,3 +1038,47 @@ def test_one_class_y_is_refused_and_classes_allow_one_class_batches(digits600):
     zeros = y == 0
     net.partial_fit(X[zeros], y[zeros], classes=np.unique(y))
     assert len(net.classes_) == 10
+
+
+@pytest.mark.parametrize("selection", ["per_step", "crest"])
+def test_proportional_subsets_keep_the_class_prior(selection):
+    from sklearn.datasets import make_classification
+    from sklearn.metrics import log_loss
+
+    X, y = make_classification(4000, n_features=20, n_informative=5,
+                               weights=[0.95, 0.05], flip_y=0.02,
+                               class_sep=0.8, random_state=0)
+    X = X.astype(np.float32)
+    prior = {}
+    for balance in ("proportional", "balanced"):
+        net = make_net(selection=selection, class_balance=balance, max_epochs=8,
+                       train_frac=0.2, random_subset_size=0.05, batch_size=64,
+                       lr=0.05)
+        net.fit(X, y)
+        proba = net.predict_proba(X)
+        prior[balance] = (float(proba[:, 1].mean()), log_loss(y, proba))
+        counts = np.bincount(y[np.concatenate(
+            [positions for positions, _ in net.schedule_.coresets])], minlength=2)
+        assert counts[1] > 0
+    true_prior = float(np.mean(y))
+    # The default estimates the mean loss over the data: its predicted
+    # minority probability stays near the true prior, the balanced one's not.
+    assert abs(prior["proportional"][0] - true_prior) < 0.03
+    assert prior["balanced"][0] > prior["proportional"][0] + 0.03
+    assert prior["proportional"][1] < prior["balanced"][1]
+
+
+def test_proportional_quotas_follow_class_sizes(digits600):
+    X, y = digits600
+    keep = (y != 1) | (np.arange(len(y)) % 6 == 0)  # class 1 about a sixth
+    net = make_net(selection="per_step", random_subset_size=200, max_epochs=1)
+    net.fit(X[keep], y[keep])
+    counts, quotas = net.schedule_._class_quotas()
+    assert quotas.sum() == 200
+    np.testing.assert_allclose(quotas / 200, counts / counts.sum(), atol=0.01)
+    balanced = make_net(selection="per_step", random_subset_size=200,
+                        class_balance="balanced", max_epochs=1).fit(X[keep], y[keep])
+    _, equal = balanced.schedule_._class_quotas()
+    # Equal quotas, capped at the small class, grown to reach 200 in all.
+    assert equal[1] == counts[1] < equal[0]
+    assert len(set(equal[np.arange(10) != 1].tolist())) == 1 and equal.sum() >= 200
