@@ -627,6 +627,7 @@ class CrestClassifier(NeuralNetClassifier):
     def per_example_loss(self, y_pred, y_true):
         """The criterion's loss of each example (a 1-D tensor)."""
         y_true = to_tensor(y_true, device=self.device)
+        _check_output_convention(y_pred, self.criterion_)
         if isinstance(self.criterion_, torch.nn.NLLLoss):
             y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
         losses = self.criterion_(y_pred, y_true)
@@ -765,6 +766,41 @@ class _CoresetWeightRegistry:
         self.entries.clear()
         self.missed = 0
         return missed
+
+
+def _looks_like_probabilities(y_pred):
+    """Every row non-negative and summing to one (a softmax output)."""
+    with torch.no_grad():
+        rows = y_pred.detach().float()
+        return bool((rows >= 0).all()) and bool(
+            torch.allclose(rows.sum(dim=1), torch.ones(len(rows), device=rows.device),
+                           atol=1e-3))
+
+
+def _check_output_convention(y_pred, criterion):
+    """Refuse a module whose outputs do not fit the criterion: training would
+    go on without an error and give a wrong model (a softmax module under
+    CrossEntropyLoss learned digits to 0.29 accuracy instead of 0.90; logits
+    under NLLLoss gave NaN losses)."""
+    if not isinstance(y_pred, torch.Tensor) or y_pred.ndim != 2 or len(y_pred) < 2:
+        return
+    if isinstance(criterion, torch.nn.CrossEntropyLoss):
+        if y_pred.shape[1] > 1 and _looks_like_probabilities(y_pred):
+            raise ValueError(
+                "The module's outputs are probabilities (non-negative, rows "
+                "summing to 1), but criterion=CrossEntropyLoss expects logits "
+                "and would apply a second softmax. Remove the final softmax from "
+                "the module, or pass criterion=torch.nn.NLLLoss (which takes "
+                "probabilities here, as in skorch's NeuralNetClassifier).")
+    elif isinstance(criterion, torch.nn.NLLLoss):
+        if not _looks_like_probabilities(y_pred):
+            raise ValueError(
+                "criterion=NLLLoss expects the module to output probabilities "
+                "(end it with softmax; CrestClassifier takes their log, as "
+                "skorch's NeuralNetClassifier does), but the outputs are not "
+                "(negative values, or rows that do not sum to 1). For a module "
+                "that returns logits use criterion=torch.nn.CrossEntropyLoss; "
+                "for log-probabilities, exponentiate them in the module.")
 
 
 def _require_two_classes(classes):

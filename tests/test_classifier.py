@@ -1082,3 +1082,30 @@ def test_proportional_quotas_follow_class_sizes(digits600):
     # Equal quotas, capped at the small class, grown to reach 200 in all.
     assert equal[1] == counts[1] < equal[0]
     assert len(set(equal[np.arange(10) != 1].tolist())) == 1 and equal.sum() >= 200
+
+
+class SoftmaxMLP(torch.nn.Module):
+    """skorch's convention: the module ends in softmax."""
+
+    def __init__(self, n_features=64, n_classes=10):
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Linear(n_features, 32),
+                                          torch.nn.ReLU(),
+                                          torch.nn.Linear(32, n_classes),
+                                          torch.nn.Softmax(dim=-1))
+
+    def forward(self, X):
+        return self.layers(X)
+
+
+def test_outputs_that_do_not_fit_the_criterion_are_refused(digits600):
+    X, y = digits600
+    with pytest.raises(ValueError, match="outputs are probabilities"):
+        make_net(SoftmaxMLP).fit(X, y)
+    with pytest.raises(ValueError, match="NLLLoss expects the module to output"):
+        make_net(criterion=torch.nn.NLLLoss).fit(X, y)
+    # The matching pairs train.
+    softmax = make_net(SoftmaxMLP, criterion=torch.nn.NLLLoss, max_epochs=10,
+                       lr=0.5).fit(X, y)
+    assert softmax.score(X, y) > 0.7
+    assert np.allclose(softmax.predict_proba(X).sum(axis=1), 1, atol=1e-4)
