@@ -61,6 +61,8 @@ def load_points(specs, random_from=None):
                 "wall_std": float(wall.std(ddof=1)) if wall.size > 1 else 0.0,
                 "share": float(share), "updates_per_step": float(updates),
                 "vs_random": diff, "vs_random_se": error, "seeds": len(runs),
+                "train_frac": runs[0].get("train_frac",
+                                          results["config"].get("train_frac")),
             })
     return points
 
@@ -101,7 +103,10 @@ def plot_points(points, out):
                     fmt="o", color=color, capsize=2,
                     label=p["method"] if p["method"] not in seen else None)
         seen.add(p["method"])
-        ax.annotate(p["label"], (p["wall"], p["acc"]), fontsize=7,
+        # Random batches are named by their budget, the others by setting.
+        name = (f"random {p['train_frac']:.0%}"
+                if p["method"] == "random" and p["train_frac"] else p["label"])
+        ax.annotate(name, (p["wall"], p["acc"]), fontsize=7,
                     xytext=(4, 2), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("training wall-clock (s, log scale)")
@@ -123,7 +128,6 @@ def main(argv=None):
     points = load_points(args.folders, args.random_from)
     print(format_points(points))
     plot_points(points, args.out)
-    print(f"\nwrote {args.out}")
 
 
 if __name__ == "__main__":
