@@ -1109,3 +1109,41 @@ def test_outputs_that_do_not_fit_the_criterion_are_refused(digits600):
                        lr=0.5).fit(X, y)
     assert softmax.score(X, y) > 0.7
     assert np.allclose(softmax.predict_proba(X).sum(axis=1), 1, atol=1e-4)
+
+
+class NoisyDigits(torch.utils.data.Dataset):
+    """An augmenting Dataset: every read adds fresh noise to the image."""
+
+    def __init__(self, X, y):
+        self.X = torch.from_numpy(X)
+        self.targets = torch.from_numpy(y.astype(np.int64))
+
+    def __len__(self):
+        return len(self.targets)
+
+    def __getitem__(self, i):
+        return self.X[i] + 0.3 * torch.randn_like(self.X[i]), self.targets[i]
+
+
+def test_with_augmentation_the_model_and_its_checks_see_the_same_tensors(digits600):
+    X, y = digits600
+    net = make_net(LazyMLP, check_thresh_factor=1e9, max_epochs=2)
+    net.fit(NoisyDigits(X, y))
+    schedule = net.schedule_
+    from sklearn_crest._curvature import _flat
+    from sklearn_crest._schedule import _losses_of_batches, _parameters
+
+    # Back at the selection's parameters, a check measures exactly the loss
+    # the quadratic model was anchored on: no fresh augmentation in between.
+    with torch.no_grad():
+        anchor = schedule.quadratic_model.anchor
+        offset = 0
+        for p in _parameters(net):
+            p.copy_(anchor[offset:offset + p.numel()].view_as(p))
+            offset += p.numel()
+    assert torch.equal(_flat([p.detach() for p in _parameters(net)]), anchor)
+    checked = float(_losses_of_batches(net, schedule._check_chunks()).mean())
+    assert checked == pytest.approx(schedule.quadratic_model.loss_at_selection,
+                                    rel=1e-5)
+    assert schedule.quadratic_model.predict(_parameters(net)) == pytest.approx(
+        checked, rel=1e-5)
