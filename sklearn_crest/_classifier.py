@@ -625,7 +625,13 @@ class CrestClassifier(NeuralNetClassifier):
         return output[:n_rows]
 
     def per_example_loss(self, y_pred, y_true):
-        """The criterion's loss of each example (a 1-D tensor)."""
+        """The criterion's loss of each example (a 1-D tensor).
+
+        A module that returns a tuple has its first element scored, as
+        skorch's ``predict_proba`` does.
+        """
+        if isinstance(y_pred, (tuple, list)):
+            y_pred = y_pred[0]
         y_true = to_tensor(y_true, device=self.device)
         _check_output_convention(y_pred, self.criterion_)
         if isinstance(self.criterion_, torch.nn.NLLLoss):

@@ -28,6 +28,8 @@ Choices, and where they depart from the authors' code:
   rate, which doubles the step and misstates delta after the first decay.
 """
 
+import warnings
+
 import torch
 
 _BETA2 = 0.999
@@ -53,6 +55,7 @@ class QuadraticLossModel:
     def __init__(self):
         self.second_moment = None
         self.n_probes = 0
+        self.first_order = False
         self.anchor = None
         self.gradient = None
         self.curvature = None
@@ -86,21 +89,47 @@ class QuadraticLossModel:
         loss_at_selection = 0.0
         for index, (closure, share) in enumerate(loss_closures):
             loss = closure()
-            probe = index == 0
-            grads = torch.autograd.grad(loss, parameters, create_graph=probe,
-                                        allow_unused=True)
-            grads = [torch.zeros_like(p) if g is None else g
-                     for p, g in zip(parameters, grads)]
-            if probe:
-                self._probe_curvature(parameters, grads, generator)
+            probe = index == 0 and not self.first_order
+            try:
+                grads = torch.autograd.grad(loss, parameters, create_graph=probe,
+                                            retain_graph=probe, allow_unused=True)
+                grads = [torch.zeros_like(p) if g is None else g
+                         for p, g in zip(parameters, grads)]
+                if probe:
+                    self._probe_curvature(parameters, grads, generator)
+            except RuntimeError as error:
+                if not probe:
+                    raise
+                # Some modules have no double backward (cuDNN RNNs, fused
+                # attention kernels, once_differentiable functions): keep a
+                # first-order model rather than fail the fit.
+                self._fall_back_to_first_order(error)
+                grads = torch.autograd.grad(closure(), parameters, allow_unused=True)
+                grads = [torch.zeros_like(p) if g is None else g
+                         for p, g in zip(parameters, grads)]
             gradient.add_(_flat([g.detach() for g in grads]), alpha=share)
             loss_at_selection += share * float(loss.detach())
         self.gradient = gradient
-        correction = 1.0 - _BETA2 ** self.n_probes
-        self.curvature = (self.second_moment / correction).sqrt_().add_(_EPS)
+        if self.second_moment is None or self.n_probes == 0:
+            # First-order model: only the constant curvature floor.
+            self.curvature = torch.full_like(gradient, _EPS)
+        else:
+            correction = 1.0 - _BETA2 ** self.n_probes
+            self.curvature = (self.second_moment / correction).sqrt_().add_(_EPS)
         self.loss_at_selection = loss_at_selection
         self.curvature_norm = float(self.curvature.norm())
         return self
+
+    def _fall_back_to_first_order(self, error):
+        self.first_order = True
+        warnings.warn(
+            "The module does not support a second backward pass, which the "
+            "Hutchinson curvature probe of selection='crest' needs "
+            f"({type(error).__name__}: {str(error).splitlines()[0][:200]}). "
+            "The quadratic model falls back to first order (loss and gradient, "
+            "a 1e-4 curvature floor); checks then fire sooner. "
+            "selection='per_step' needs no second backward.",
+            UserWarning, stacklevel=4)
 
     def _probe_curvature(self, parameters, grads, generator):
         """One Hutchinson probe of diag(H), folded into the running RMS."""

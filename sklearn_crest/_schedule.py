@@ -547,7 +547,7 @@ class CrestSchedule:
 
         def closure_for(rows):
             def closure():
-                output = net.forward_unpadded(X[rows])
+                output = _prediction(net.forward_unpadded(X[rows]))
                 return net.per_example_loss(output, y[rows]).mean()
             return closure
 
@@ -666,6 +666,12 @@ class CrestSchedule:
                 self.region = {key: value[kept] for key, value in self.region.items()}
 
 
+def _prediction(output):
+    """The module's prediction: the first element of a tuple output, as
+    skorch's ``predict_proba`` takes it."""
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
 def _mean_or_nan(values):
     return float(np.mean(values)) if values else float("nan")
 
@@ -686,7 +692,7 @@ def _eval_outputs(net, data, positions, chunk):
         with torch.inference_mode():
             for start in range(0, len(positions), chunk):
                 X, y = data.batch(positions[start:start + chunk])
-                output = net.forward_unpadded(X)
+                output = _prediction(net.forward_unpadded(X))
                 y = y.to(output.device)
                 losses.append(net.per_example_loss(output, y).float())
                 probabilities.append(nonlinearity(output).float())
@@ -710,7 +716,7 @@ def _losses_of_batches(net, batches):
         with torch.inference_mode():
             losses = []
             for X, y in batches:
-                output = net.forward_unpadded(X)
+                output = _prediction(net.forward_unpadded(X))
                 losses.append(net.per_example_loss(output, y.to(output.device)))
     finally:
         net._set_training(was_training)

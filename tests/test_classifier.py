@@ -1147,3 +1147,24 @@ def test_with_augmentation_the_model_and_its_checks_see_the_same_tensors(digits6
                                     rel=1e-5)
     assert schedule.quadratic_model.predict(_parameters(net)) == pytest.approx(
         checked, rel=1e-5)
+
+
+class TupleMLP(torch.nn.Module):
+    """Returns (logits, hidden): skorch scores the first output."""
+
+    def __init__(self, n_features=64, n_classes=10):
+        super().__init__()
+        self.hidden = torch.nn.Linear(n_features, 32)
+        self.out = torch.nn.Linear(32, n_classes)
+
+    def forward(self, X):
+        h = torch.relu(self.hidden(X))
+        return self.out(h), h
+
+
+@pytest.mark.parametrize("selection", ["per_step", "crest"])
+def test_tuple_outputs_train_on_their_first_element(digits600, selection):
+    X, y = digits600
+    net = make_net(TupleMLP, selection=selection, max_epochs=6, lr=0.5).fit(X, y)
+    assert net.predict_proba(X).shape == (len(y), 10)
+    assert net.score(X, y) > 0.6

@@ -1,5 +1,7 @@
 """The quadratic loss model: exact on a separable quadratic."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -70,3 +72,47 @@ def test_parameters_unused_by_the_loss_get_zero_gradient_and_curvature():
     np.testing.assert_allclose(model.gradient.numpy(), [-2, -2, 0, 0, 0])
     np.testing.assert_allclose(model.curvature.numpy(),
                                [2 + 1e-4, 2 + 1e-4, 1e-4, 1e-4, 1e-4], rtol=1e-5)
+
+
+class _NoDoubleBackward(torch.autograd.Function):
+    """The backward of x ** 2, whose own backward fails, as cuDNN RNNs' does."""
+
+    @staticmethod
+    def forward(ctx, grad, x):
+        ctx.save_for_backward(x)
+        return 2 * x * grad
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("double backward is not supported for this function")
+
+
+class _SquareWithoutDoubleBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return _NoDoubleBackward.apply(grad, x)
+
+
+def test_no_double_backward_falls_back_to_a_first_order_model():
+    w = torch.tensor([1.0, -2.0], requires_grad=True)
+
+    def loss():
+        return _SquareWithoutDoubleBackward.apply(w).sum()
+
+    model = QuadraticLossModel()
+    with pytest.warns(UserWarning, match="falls back to first order"):
+        model.fit([w], [(loss, 1.0)], torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(model.gradient.numpy(), [2.0, -4.0])
+    np.testing.assert_allclose(model.curvature.numpy(), [1e-4, 1e-4])
+    assert model.loss_at_selection == pytest.approx(5.0)
+    # Later fits stay first order without trying (and warning) again.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit([w], [(loss, 1.0)], torch.Generator().manual_seed(0))
+    assert model.first_order and model.n_probes == 0
