@@ -678,6 +678,14 @@ class CrestClassifier(NeuralNetClassifier):
             return losses.mean()
         return (weights.to(losses.device) * losses).mean()
 
+    def trim_for_prediction(self):
+        """skorch's trim for a prediction-only model, plus the CREST schedule:
+        nothing of the training data, not even positions into it, is kept."""
+        super().trim_for_prediction()
+        self.schedule_ = None
+        self._coreset_weight_registry = None
+        return self
+
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         """Record the schedule's per-epoch figures in ``history``."""
         super().on_epoch_end(net, dataset_train=dataset_train,
@@ -749,6 +757,11 @@ class _CoresetWeightRegistry:
         self.capacity = capacity
         self.entries = collections.OrderedDict()
         self.missed = 0
+
+    def __getstate__(self):
+        # The entries hold training batches: a pickle must not.
+        return {"capacity": self.capacity, "entries": collections.OrderedDict(),
+                "missed": 0}
 
     def add(self, X, weights):
         # [input, weights, applied]; the input is held so that its id cannot

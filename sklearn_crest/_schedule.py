@@ -156,6 +156,19 @@ class CrestSchedule:
                 or self.batch_size != old_batch_size):
             self.reset_region()
 
+    def __getstate__(self):
+        """What a pickle keeps: settings, counters and positions into the
+        training set, never its examples or labels. The check sample's
+        tensors, the labels and the region's proxies and losses are left out,
+        so a fit continued from an unpickled model starts a new region (the
+        pool and the loss history carry over)."""
+        state = self.__dict__.copy()
+        state.update(coresets=[], coreset_order=[], served=0, region=None,
+                     region_subsets=0, last_selection_step=None, check_batch=None,
+                     check_sample=None, labels=None, _class_members=None,
+                     _quota_cache=None)
+        return state
+
     def reset_region(self):
         """Forget the coresets and the quadratic model (the module was rebuilt,
         or the training data changed): the next step selects afresh."""

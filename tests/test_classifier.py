@@ -1168,3 +1168,30 @@ def test_tuple_outputs_train_on_their_first_element(digits600, selection):
     net = make_net(TupleMLP, selection=selection, max_epochs=6, lr=0.5).fit(X, y)
     assert net.predict_proba(X).shape == (len(y), 10)
     assert net.score(X, y) > 0.6
+
+
+@pytest.mark.parametrize("selection", ["crest", "per_step"])
+def test_a_pickled_model_carries_no_training_data(digits600, selection):
+    X, y = digits600
+    net = make_net(selection=selection, max_epochs=3).fit(X, y)
+    rows = [X[i].tobytes() for i in range(len(X))]
+    encoded = net.label_encoder_.transform(y).astype(np.int64).tobytes()
+    blob = pickle.dumps(net)
+    assert not any(row in blob for row in rows)
+    assert encoded not in blob
+    # The unpickled model predicts the same and can go on training: the
+    # positions carry over, the region starts afresh.
+    restored = pickle.loads(blob)
+    np.testing.assert_array_equal(restored.predict_proba(X), net.predict_proba(X))
+    restored.partial_fit(X, y)
+    assert restored.history[-1, "n_steps"] > 0
+    if selection == "crest":
+        assert restored.history[-restored.max_epochs, "n_selections"] >= 1
+    # Trimmed for prediction: no schedule at all, and a small pickle.
+    net.trim_for_prediction()
+    assert net.schedule_ is None
+    trimmed = pickle.dumps(net)
+    assert not any(row in trimmed for row in rows)
+    weights = sum(p.numel() * 4 for p in net.module_.parameters())
+    assert len(trimmed) < weights + 60_000
+    np.testing.assert_array_equal(pickle.loads(trimmed).predict(X), net.predict(X))
