@@ -428,7 +428,9 @@ class CrestClassifier(NeuralNetClassifier):
             # Also after skorch's initialize() + load_params(), where classes=
             # stands for the labels of the fit that made the parameters.
             if classes is None:
-                classes = np.unique(y) if self.classes is None else self.classes
+                # skorch's classes=[] means "infer them": as None does.
+                given = self.classes is not None and len(self.classes) > 0
+                classes = self.classes if given else np.unique(y)
             self.label_encoder_ = LabelEncoder().fit(np.asarray(classes))
             self.input_ndim_ = X.ndim
             _require_two_classes(self.classes_)
@@ -606,14 +608,16 @@ class CrestClassifier(NeuralNetClassifier):
         The CREST schedule's own passes (features, checks, quadratic model) use
         this: they need no padding and should not pay for it.
         """
-        return NeuralNet.infer(self, x)
+        return NeuralNet.infer(self, x, **getattr(self, "_forward_params", {}))
 
     def infer(self, x, **fit_params):
         """Forward pass; in eval mode a short batch is padded to ``batch_size``.
 
         Matrix-multiply kernels round differently for different batch shapes,
         so without padding the float32 prediction of a row would depend on how
-        many rows share its batch (and on the order of the input).
+        many rows share its batch (and on the order of the input). Only
+        outputs with one row per input row are cut back; any other output
+        (a tuple element of another length) comes from an unpadded pass.
         """
         n_rows = len(x) if isinstance(x, torch.Tensor) and x.ndim > 0 else 0
         if self.module_.training or not 0 < n_rows < self.batch_size:
@@ -621,8 +625,22 @@ class CrestClassifier(NeuralNetClassifier):
         padding = x.new_zeros((self.batch_size - n_rows,) + tuple(x.shape[1:]))
         output = super().infer(torch.cat([x, padding]), **fit_params)
         if isinstance(output, tuple):
-            return tuple(o[:n_rows] for o in output)
+            if all(isinstance(o, torch.Tensor) and o.ndim > 0
+                   and len(o) == self.batch_size for o in output):
+                return tuple(o[:n_rows] for o in output)
+            # Some output is not row-aligned: padding would change it.
+            return super().infer(x, **fit_params)
         return output[:n_rows]
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch; CREST's own forward passes (selection, checks, the
+        quadratic model) get the same ``fit_params`` as the training steps."""
+        self._forward_params = fit_params if training else {}
+        try:
+            return super().run_single_epoch(iterator, training, prefix, step_fn,
+                                            **fit_params)
+        finally:
+            self._forward_params = {}
 
     def per_example_loss(self, y_pred, y_true):
         """The criterion's loss of each example (a 1-D tensor).

@@ -144,9 +144,9 @@ def test_equal_time_row_and_paired_differences(tmp_path):
         equal = runs["random_at_crest_time", seed]
         expected = benchmark.equal_time_train_frac(crest, random, 0.1)
         assert equal["train_frac"] == pytest.approx(expected)
-        # CREST's selection makes it slower than random, so the equal-time
-        # row gets more steps than random at the same budget.
-        assert equal["steps"][-1] >= random["steps"][-1]
+        # It trains at that budget: 1,257 digits, batch 32, 2 epochs. (Which
+        # of crest and random is slower is timing, not asserted here.)
+        assert equal["steps"][-1] == 2 * math.ceil(equal["train_frac"] * 1257 / 32)
         per_step = runs["per_step", seed]
         assert runs["random_at_per_step_time", seed]["train_frac"] == pytest.approx(
             benchmark.equal_time_train_frac(per_step, random, 0.1))

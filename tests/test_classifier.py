@@ -1195,3 +1195,52 @@ def test_a_pickled_model_carries_no_training_data(digits600, selection):
     weights = sum(p.numel() * 4 for p in net.module_.parameters())
     assert len(trimmed) < weights + 60_000
     np.testing.assert_array_equal(pickle.loads(trimmed).predict(X), net.predict(X))
+
+
+class TemperatureMLP(torch.nn.Module):
+    """A forward that needs a fit parameter."""
+
+    def __init__(self, n_features=64, n_classes=10):
+        super().__init__()
+        self.layers = torch.nn.Sequential(torch.nn.Linear(n_features, 32),
+                                          torch.nn.ReLU(),
+                                          torch.nn.Linear(32, n_classes))
+        self.seen = set()
+
+    def forward(self, X, temperature):
+        self.seen.add(float(temperature))
+        return self.layers(X) / temperature
+
+
+@pytest.mark.parametrize("selection", ["crest", "per_step"])
+def test_fit_params_reach_the_selection_passes(digits600, selection):
+    X, y = digits600
+    net = make_net(TemperatureMLP, selection=selection, max_epochs=3)
+    net.fit(X, y, temperature=torch.tensor(2.0))
+    assert net.module_.seen == {2.0}
+    assert sum(net.history[:, "n_selections"]) > 0
+
+
+def test_eval_padding_keeps_outputs_that_are_not_row_aligned(digits600):
+    X, y = digits600
+
+    class TwoOutputs(torch.nn.Module):
+        def __init__(self, n_features=64, n_classes=10):
+            super().__init__()
+            self.out = torch.nn.Linear(n_features, n_classes)
+
+        def forward(self, X):
+            out = self.out(X)
+            return out, out[::2]
+
+    net = make_net(TwoOutputs, max_epochs=1, batch_size=512).fit(X, y)
+    net.module_.eval()
+    with torch.no_grad():
+        first, second = net.infer(torch.from_numpy(X[:500]))
+    assert first.shape == (500, 10) and second.shape == (250, 10)
+
+
+def test_empty_classes_infers_them_from_y(digits600):
+    X, y = digits600
+    net = make_net(classes=[], max_epochs=1).fit(X, y)
+    np.testing.assert_array_equal(net.classes_, np.unique(y))
