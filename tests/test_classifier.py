@@ -1244,3 +1244,21 @@ def test_empty_classes_infers_them_from_y(digits600):
     X, y = digits600
     net = make_net(classes=[], max_epochs=1).fit(X, y)
     np.testing.assert_array_equal(net.classes_, np.unique(y))
+
+
+def test_a_parameter_unused_in_forward_does_not_break_the_quadratic_model(digits600):
+    X, y = digits600
+
+    class WithSpare(torch.nn.Module):
+        def __init__(self, n_features=64, n_classes=10):
+            super().__init__()
+            self.out = torch.nn.Linear(n_features, n_classes)
+            self.spare = torch.nn.Linear(3, 3)  # registered, never called
+
+        def forward(self, X):
+            return self.out(X)
+
+    net = make_net(WithSpare, selection="crest", max_epochs=3).fit(X, y)
+    model = net.schedule_.quadratic_model
+    spare = sum(p.numel() for p in net.module_.spare.parameters())
+    assert torch.all(model.gradient[-spare:] == 0)
