@@ -574,6 +574,7 @@ class CrestClassifier(NeuralNetClassifier):
                     and getattr(self, "input_ndim_", None) == 2):
                 kwargs["n_features"] = self.n_features_in_
         self.module_ = self.initialized_instance(self.module, kwargs)
+        self._output_convention_checked = False
         if getattr(self, "schedule_", None) is not None:
             # A rebuilt module (set_params(module__...)) invalidates the
             # quadratic model and the coresets chosen with the old one.
@@ -587,6 +588,7 @@ class CrestClassifier(NeuralNetClassifier):
             if "reduction" in _init_parameters(self.criterion):
                 kwargs.setdefault("reduction", "none")
         self.criterion_ = self.initialized_instance(self.criterion, kwargs)
+        self._output_convention_checked = False
         return self
 
     def get_iterator(self, dataset, training=False):
@@ -651,7 +653,11 @@ class CrestClassifier(NeuralNetClassifier):
         if isinstance(y_pred, (tuple, list)):
             y_pred = y_pred[0]
         y_true = to_tensor(y_true, device=self.device)
-        _check_output_convention(y_pred, self.criterion_)
+        if not getattr(self, "_output_convention_checked", False):
+            # Once per module and criterion: a structural mismatch shows on the
+            # first batch, and the training step should not pay for it again.
+            self._output_convention_checked = _check_output_convention(
+                y_pred, self.criterion_)
         if isinstance(self.criterion_, torch.nn.NLLLoss):
             y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
         losses = self.criterion_(y_pred, y_true)
@@ -818,9 +824,9 @@ def _check_output_convention(y_pred, criterion):
     """Refuse a module whose outputs do not fit the criterion: training would
     go on without an error and give a wrong model (a softmax module under
     CrossEntropyLoss learned digits to 0.29 accuracy instead of 0.90; logits
-    under NLLLoss gave NaN losses)."""
+    under NLLLoss gave NaN losses). Returns whether a batch could be checked."""
     if not isinstance(y_pred, torch.Tensor) or y_pred.ndim != 2 or len(y_pred) < 2:
-        return
+        return False
     if isinstance(criterion, torch.nn.CrossEntropyLoss):
         if y_pred.shape[1] > 1 and _looks_like_probabilities(y_pred):
             raise ValueError(
@@ -838,6 +844,7 @@ def _check_output_convention(y_pred, criterion):
                 "(negative values, or rows that do not sum to 1). For a module "
                 "that returns logits use criterion=torch.nn.CrossEntropyLoss; "
                 "for log-probabilities, exponentiate them in the module.")
+    return True
 
 
 def _require_two_classes(classes):
