@@ -6,9 +6,10 @@ training); selection starts with epoch 1, as in the authors' code.
 
 A mini-batch coreset is built in three moves, whatever the mode:
 
-1. **Random subset.** A class-balanced random subset of the current pool: each
-   of the C classes present gives ``ceil(size / C)`` examples, where ``size``
-   is ``random_subset_size * n`` (a float) or ``random_subset_size`` (an int).
+1. **Random subset.** A random subset of the current pool of ``size``
+   examples, ``random_subset_size * n`` (a float) or ``random_subset_size``
+   (an int), split over the classes in proportion to their sizes
+   (``class_balance="proportional"``) or equally (``"balanced"``).
 2. **Gradient proxies.** An eval-mode forward pass over the subset gives each
    example's last-layer gradient proxy (softmax minus one-hot) and its loss.
 3. **Facility location.** Per class (largest-remainder budgets), the greedy
