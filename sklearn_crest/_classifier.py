@@ -97,8 +97,11 @@ class CrestClassifier(NeuralNetClassifier):
     Parameters
     ----------
     module : torch.nn.Module class or instance
-        Must return logits (the default criterion is
-        :class:`torch.nn.CrossEntropyLoss`). If the module class takes an
+        Returns logits, with the default criterion
+        (:class:`torch.nn.CrossEntropyLoss`), or probabilities (ending in
+        softmax, skorch's convention) with ``criterion=torch.nn.NLLLoss``; a
+        mismatch raises at the first batch. A tuple output is scored on its
+        first element. If the module class takes an
         ``n_classes`` argument that is not set with ``module__n_classes``, it
         is filled with the number of classes found in ``y``; for 2-D input, an
         ``n_features`` argument is filled likewise with the number of columns.
