@@ -68,7 +68,7 @@ PASSTHROUGH = {
     "check_interval": int, "check_thresh_factor": float, "interval_mul": float,
     "batch_num_mul": float, "watch_interval": int, "drop_interval": int,
     "drop_thresh": float, "min_train_frac": float, "check_sample_size": int,
-    "region_coresets": str, "proxy_reuse_steps": int,
+    "region_coresets": str, "proxy_reuse_steps": int, "class_balance": str,
 }
 DATASET_DEFAULTS = {
     # epochs, batch size, learning rate (constant schedule, paper schedule)
