@@ -31,7 +31,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from torch.utils.data import DataLoader
 
-from ._data import IndexedData, SlicingIterator, _dataset_labels, _in_memory_tensors
+from ._data import (
+    IndexedData,
+    KnownLabels,
+    SlicingIterator,
+    _dataset_labels,
+    _in_memory_tensors,
+)
 from ._schedule import CrestSchedule
 
 # The CREST hyperparameters, with their defaults: the authors', except the
@@ -397,6 +403,8 @@ class CrestClassifier(NeuralNetClassifier):
                     "Pass y=None when X is a torch Dataset: the labels come from "
                     "the dataset.")
             labels = _dataset_labels(X)
+            # Each epoch's iterator takes these instead of reading the items.
+            self._known_labels = KnownLabels(X, labels)
             if labels.size == 0:
                 raise ValueError("The Dataset passed as X is empty.")
             if labels.min() < 0:
@@ -746,7 +754,8 @@ class _CrestEpochIterator:
 
     def __init__(self, net, dataset):
         self.net = net
-        self.data = IndexedData(dataset, net.encode_labels)
+        self.data = IndexedData(dataset, net.encode_labels,
+                                getattr(net, "_known_labels", None))
 
     def __len__(self):
         self.net.schedule_.bind(self.data)

@@ -8,6 +8,7 @@ the DataLoader's collation.
 """
 
 import hashlib
+import weakref
 
 import numpy as np
 import torch
@@ -56,7 +57,7 @@ class IndexedData:
         The label of each position.
     """
 
-    def __init__(self, dataset, encode):
+    def __init__(self, dataset, encode, known_labels=None):
         tensors = _in_memory_tensors(dataset)
         self.dataset = dataset
         if tensors is not None:
@@ -68,7 +69,7 @@ class IndexedData:
             self.labels = self.y[torch.as_tensor(self.rows)].numpy().astype(np.int64)
         else:
             self.X = None
-            self.labels = _dataset_labels(dataset)
+            self.labels = _dataset_labels(dataset, known_labels)
 
     def __len__(self):
         return len(self.labels)
@@ -99,10 +100,44 @@ class IndexedData:
         return tuple(default_collate(items))
 
 
-def _dataset_labels(dataset):
-    """Labels of a map-style dataset, read once."""
+class KnownLabels:
+    """The labels of one user Dataset, read once per fit.
+
+    A Dataset without ``targets`` yields its labels only item by item, which
+    reads (and transforms) every example; validation reads them once, and
+    each epoch's iterator takes them from here instead of reading the whole
+    dataset again. The dataset is held by a weak reference, so that a pickled
+    estimator does not carry it.
+    """
+
+    def __init__(self, dataset, labels):
+        try:
+            self._dataset = weakref.ref(dataset)
+        except TypeError:  # an object without weak references: no caching
+            self._dataset = lambda: None
+        self.labels = labels
+
+    def __getstate__(self):
+        return {"_dataset": None, "labels": None}
+
+    def __setstate__(self, state):
+        self._dataset = lambda: None
+        self.labels = None
+
+    def of(self, dataset):
+        """The labels when ``dataset`` is the one they were read from."""
+        if self.labels is not None and self._dataset() is dataset:
+            return self.labels
+        return None
+
+
+def _dataset_labels(dataset, known_labels=None):
+    """Labels of a map-style dataset (inside skorch's ``Subset`` splits), read
+    once: from ``targets``, from ``known_labels``, or item by item."""
     base, rows = _unwrap(dataset)
     targets = getattr(base, "targets", None)
+    if targets is None and known_labels is not None:
+        targets = known_labels.of(base)
     if targets is not None:
         labels = np.asarray(targets)
         if rows is not None:

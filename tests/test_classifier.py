@@ -1245,3 +1245,36 @@ def test_a_parameter_unused_in_forward_does_not_break_the_quadratic_model(digits
     model = net.schedule_.quadratic_model
     spare = sum(p.numel() for p in net.module_.spare.parameters())
     assert torch.all(model.gradient[-spare:] == 0)
+
+
+class CountingDataset(torch.utils.data.Dataset):
+    """A Dataset without ``targets`` that counts its item reads."""
+
+    def __init__(self, X, y):
+        self.X = torch.from_numpy(X)
+        self.y = torch.from_numpy(y.astype(np.int64))
+        self.reads = 0
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        self.reads += 1
+        return self.X[i], self.y[i]
+
+
+@pytest.mark.parametrize("train_split", [None, ValidSplit(5, stratified=True)])
+def test_a_dataset_without_targets_has_its_labels_read_once_per_fit(
+        digits600, train_split):
+    X, y = digits600
+    dataset = CountingDataset(X, y)
+    net = make_net(LazyMLP, selection="random", max_epochs=3, train_split=train_split)
+    net.fit(dataset)
+    trained = sum(net.history[:, "n_steps"]) * 32
+    validated = 0 if train_split is None else 3 * len(y) // 5
+    # One read of every item for the labels, then only what training (and
+    # skorch's validation) reads.
+    assert dataset.reads <= len(y) + trained + validated
+    assert dataset.reads >= len(y) + trained - 32 * 3  # short last batches
+    blob = pickle.dumps(net)
+    assert pickle.loads(blob)._known_labels.labels is None  # no labels in pickles
