@@ -157,6 +157,13 @@ class CrestSchedule:
                 or self.batch_size != old_batch_size):
             self.reset_region()
 
+    @staticmethod
+    def _empty_region():
+        """The state of the current region when there is none."""
+        return {"coresets": [], "coreset_order": [], "served": 0, "region": None,
+                "region_subsets": 0, "last_selection_step": None,
+                "check_batch": None, "check_sample": None}
+
     def __getstate__(self):
         """What a pickle keeps: settings, counters and positions into the
         training set, never its examples or labels. The check sample's
@@ -164,22 +171,14 @@ class CrestSchedule:
         so a fit continued from an unpickled model starts a new region (the
         pool and the loss history carry over)."""
         state = self.__dict__.copy()
-        state.update(coresets=[], coreset_order=[], served=0, region=None,
-                     region_subsets=0, last_selection_step=None, check_batch=None,
-                     check_sample=None, labels=None, _class_members=None,
+        state.update(self._empty_region(), labels=None, _class_members=None,
                      _quota_cache=None)
         return state
 
     def reset_region(self):
         """Forget the coresets and the quadratic model (the module was rebuilt,
         or the training data changed): the next step selects afresh."""
-        self.coresets = []
-        self.coreset_order = []
-        self.served = 0
-        self.region = None
-        self.region_subsets = 0
-        self.last_selection_step = None
-        self.check_batch = None
+        self.__dict__.update(self._empty_region())
         self.quadratic_model = QuadraticLossModel()
         self.reference_curvature = None
 
