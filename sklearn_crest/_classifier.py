@@ -63,6 +63,8 @@ CREST_PARAMS = {
     "region_coresets": "resample",
     "proxy_reuse_steps": 0,
     "class_balance": "proportional",
+    "selection_interval": 1,
+    "gradmatch_regularization": 0.5,
 }
 
 
@@ -76,13 +78,24 @@ class CrestClassifier(NeuralNetClassifier):
     ``train_frac`` of full-data training's steps. The first epoch trains on
     uniform random batches (the gradient proxies of an untrained network carry
     no information), as in the authors' code; selection starts with the
-    second. Four ``selection`` modes share this code:
+    second. Six ``selection`` modes share this code:
 
     - ``"per_step"`` (default): a fresh coreset, from a fresh random subset,
       at every step: the paper's "greedy mini-batch selection".
     - ``"crest"``: CREST's regions. A quadratic model of the loss decides when
       the coresets are re-selected, the check interval adapts to the
       curvature, and a region's coresets are reused until a check fails.
+    - ``"craig"`` and ``"gradmatch"``: the coreset baselines of the paper's
+      Table 1. At the start of each epoch after the first (every
+      ``selection_interval`` epochs), one eval-mode pass over the whole pool
+      gives every example's gradient; a weighted subset of
+      ``ceil(train_frac * n)`` examples is chosen from all of them, per class,
+      and the epoch trains on it in shuffled batches. CRAIG (Mirzasoleiman et
+      al. 2020) picks it by facility location on the gradient proxies
+      ``softmax - onehot`` and weights each pick by its cluster size;
+      GradMatch (Killamsetty et al. 2021) by non-negative orthogonal matching
+      pursuit, so that the weighted sum of the output layer's gradients
+      matches the class's full sum (see ``gradmatch_regularization``).
     - ``"random"``: uniform random batches at the same step budget.
     - ``"full"``: ordinary full-data epochs.
 
@@ -114,11 +127,15 @@ class CrestClassifier(NeuralNetClassifier):
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
         Built with ``reduction="none"`` (unless ``criterion__reduction`` says
         otherwise): the per-example losses are weighted by the coreset weights.
-    selection : {"per_step", "crest", "random", "full"}, default="per_step"
+    selection : {"per_step", "crest", "craig", "gradmatch", "random", "full"}, \
+default="per_step"
         See above. ``num_minibatch_coreset``, ``check_interval``,
         ``check_thresh_factor``, ``interval_mul``, ``batch_num_mul``,
         ``check_sample_size`` and ``region_coresets`` act on ``"crest"`` only;
-        ``proxy_reuse_steps`` on ``"per_step"`` only.
+        ``proxy_reuse_steps`` on ``"per_step"`` only; ``random_subset_size``
+        on ``"crest"`` and ``"per_step"``; ``selection_interval`` on
+        ``"craig"`` and ``"gradmatch"``; ``gradmatch_regularization`` on
+        ``"gradmatch"``.
     train_frac : float in (0, 1], default=0.1
         Fraction of the full-data step count: every epoch has
         ``ceil(train_frac * n / batch_size)`` steps (all modes but ``full``).
@@ -186,6 +203,21 @@ class CrestClassifier(NeuralNetClassifier):
         examples the region has evaluated (their proxies are known, so no
         forward pass). ``"cycle"``: the region's coresets again, in a fresh
         random order, as in the authors' code.
+    selection_interval : int >= 1, default=1
+        For ``"craig"`` and ``"gradmatch"``: epochs between selections of the
+        weighted subset (CORDS's ``select_every``); the epochs in between
+        reuse it in a fresh order. The paper's Table 1 re-selects every epoch.
+    gradmatch_regularization : float >= 0, default=0.5
+        For ``"gradmatch"``: the ridge ``lam`` on the weights in
+        ``||sum_S w_i g_i - sum_V g_i||^2 + lam ||w||^2`` (CORDS's ``lam``,
+        0.5 in its CIFAR-10 configuration). Its effect depends on the scale
+        of the gradients: it shrinks the weights of small gradients most.
+        ``g_i`` is the gradient of the output layer's bias and weight row of
+        the example's class, found by a forward hook on the module's last
+        ``torch.nn.Linear`` with one output per class and verified against
+        the module's prediction (a softmax after it is fine). A module
+        without such a layer gets a warning and matches the bias gradients
+        ``softmax - onehot`` only.
     proxy_reuse_steps : int >= 0, default=0
         For ``"per_step"``: examples of a step's random subset that were not
         selected stay candidates for this many further steps (their proxies
@@ -215,10 +247,13 @@ class CrestClassifier(NeuralNetClassifier):
         The selection state: pool, coresets, quadratic model, intervals.
     history_ : skorch History
         Per epoch, skorch's entries plus ``n_selections`` (new regions for
-        ``"crest"``, fresh coresets for ``"per_step"``), ``n_checks``,
+        ``"crest"``, fresh coresets for ``"per_step"``, weighted subsets for
+        ``"craig"`` and ``"gradmatch"``), ``n_checks``,
         ``n_steps``, ``n_forward_examples`` (examples the selection and checks
         ran forward passes over), ``selection_s`` and
         ``check_s`` (seconds, on-demand coresets included in selection),
+        ``selection_forward_s`` (the part of ``selection_s`` spent in the
+        selection's forward passes),
         ``pool_size``, ``coreset_size`` (distinct examples in the current
         coresets), ``selected_loss`` (mean loss of the examples selected into
         the coresets built in that epoch, at the time they were selected: the
@@ -257,7 +292,8 @@ class CrestClassifier(NeuralNetClassifier):
     """
 
     _parameter_constraints: dict = {
-        "selection": [StrOptions({"crest", "per_step", "random", "full"})],
+        "selection": [StrOptions({"crest", "per_step", "random", "full",
+                                  "craig", "gradmatch"})],
         "train_frac": [Interval(numbers.Real, 0, 1, closed="right")],
         "random_subset_size": [Interval(numbers.Integral, 1, None, closed="left"),
                                Interval(numbers.Real, 0, 1, closed="right")],
@@ -276,6 +312,8 @@ class CrestClassifier(NeuralNetClassifier):
         "region_coresets": [StrOptions({"resample", "cycle"})],
         "proxy_reuse_steps": [Interval(numbers.Integral, 0, None, closed="left")],
         "class_balance": [StrOptions({"proportional", "balanced"})],
+        "selection_interval": [Interval(numbers.Integral, 1, None, closed="left")],
+        "gradmatch_regularization": [Interval(numbers.Real, 0, None, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -303,6 +341,8 @@ class CrestClassifier(NeuralNetClassifier):
         region_coresets="resample",
         proxy_reuse_steps=0,
         class_balance="proportional",
+        selection_interval=1,
+        gradmatch_regularization=0.5,
         random_state=None,
         **kwargs,
     ):
@@ -326,6 +366,8 @@ class CrestClassifier(NeuralNetClassifier):
         self.region_coresets = region_coresets
         self.proxy_reuse_steps = proxy_reuse_steps
         self.class_balance = class_balance
+        self.selection_interval = selection_interval
+        self.gradmatch_regularization = gradmatch_regularization
         self.random_state = random_state
 
     # --------------------------------------------------------- sklearn glue

@@ -9,9 +9,18 @@ file and PNG plots:
 - ``crest``: CREST at the same steps;
 - ``per_step``: a fresh mini-batch coreset at every step (the paper's
   "greedy mini-batch selection" of its Figure 3), the same steps;
+- ``craig`` and ``gradmatch``: the paper's coreset baselines, a weighted
+  subset of ``train_frac`` of the training set chosen from all of it at the
+  start of every epoch (facility location on gradient proxies; orthogonal
+  matching pursuit on last-layer gradients), the same steps;
 - ``random_at_crest_time`` and ``random_at_per_step_time``: random batches
   given as many steps as fit into CREST's (per_step's) wall-clock for the same
   seed: equal time rather than equal steps.
+
+Besides the main table, the command prints the paper's layout (its Table 1 and
+Figure 2): each method's relative error against full-data training and its
+wall-clock speedup over it, with the share of the selection time spent beyond
+the selection's forward passes.
 
 ``--schedule paper`` (the default) trains every method under the paper's
 protocol: SGD with momentum 0.9 and weight decay 5e-4, the learning rate warmed
@@ -45,12 +54,13 @@ from skorch.callbacks import Callback, LRScheduler
 from ._classifier import CrestClassifier
 from ._models import MLP, SmallCNN
 
-METHODS = ("full", "random", "crest", "per_step", "random_at_crest_time",
-           "random_at_per_step_time")
+METHODS = ("full", "random", "crest", "per_step", "craig", "gradmatch",
+           "random_at_crest_time", "random_at_per_step_time")
 DEFAULT_METHODS = ("full", "random", "crest")
 # The methods that CrestClassifier runs as a `selection` of the same name.
 SELECTIONS = {"full": "full", "random": "random", "crest": "crest",
-              "per_step": "per_step", "random_at_crest_time": "random",
+              "per_step": "per_step", "craig": "craig", "gradmatch": "gradmatch",
+              "random_at_crest_time": "random",
               "random_at_per_step_time": "random"}
 # Random batches given the wall-clock of another method of the same seed.
 EQUAL_TIME = {"random_at_crest_time": "crest", "random_at_per_step_time": "per_step"}
@@ -69,6 +79,7 @@ PASSTHROUGH = {
     "batch_num_mul": float, "watch_interval": int, "drop_interval": int,
     "drop_thresh": float, "min_train_frac": float, "check_sample_size": int,
     "region_coresets": str, "proxy_reuse_steps": int, "class_balance": str,
+    "selection_interval": int, "gradmatch_regularization": float,
 }
 DATASET_DEFAULTS = {
     # epochs, batch size, learning rate (constant schedule, paper schedule)
@@ -208,6 +219,7 @@ def run_one(method, seed, data, args, log, train_frac=None):
         "steps": np.cumsum(steps).astype(int).tolist(),
         "examples_seen": np.cumsum(examples).astype(int).tolist(),
         "selection_s": float(np.sum(history[:, "selection_s"])),
+        "selection_forward_s": float(np.sum(history[:, "selection_forward_s"])),
         "check_s": float(np.sum(history[:, "check_s"])),
         "n_selections": int(np.sum(history[:, "n_selections"])),
         "n_checks": int(np.sum(history[:, "n_checks"])),
@@ -261,6 +273,9 @@ def summarize(runs):
             "examples_seen": int(np.mean([r["examples_seen"][-1]
                                           for r in method_runs])),
             "selection_s": float(np.mean([r["selection_s"] for r in method_runs])),
+            # Older result files lack it: their selection is then all "beyond".
+            "selection_forward_s": float(np.mean([r.get("selection_forward_s", 0.0)
+                                                  for r in method_runs])),
             "check_s": float(np.mean([r["check_s"] for r in method_runs])),
             "overhead_share": float(np.mean(overhead / wall)),
             "n_selections": float(np.mean([r["n_selections"] for r in method_runs])),
@@ -335,6 +350,43 @@ def format_table(summary):
     return table + "".join("\n\n" + note for note in notes)
 
 
+# The paper's order of methods in its Table 1, then this library's additions.
+PAPER_ORDER = ("random", "craig", "gradmatch", "crest", "per_step",
+               "random_at_crest_time", "random_at_per_step_time")
+
+
+def format_paper_table(summary):
+    """The paper's layout: relative error against full-data training (its
+    Table 1) and wall-clock speedup over it (its Figure 2), per method, with
+    what a selection costs beyond its forward passes (the pass over the
+    examples to select from is the part no implementation can avoid)."""
+    if "full" not in summary:
+        return ""
+    header = ("method", "relative error vs full", "speedup over full",
+              "selection s (forward pass s)", "selection beyond the pass")
+    lines = [" | ".join(header), " | ".join("---" for _ in header)]
+    for method in PAPER_ORDER:
+        row = summary.get(method)
+        if row is None or "relative_error" not in row:
+            continue
+        forward = row["selection_forward_s"]
+        beyond = ((row["selection_s"] - forward) / forward if forward > 0
+                  else math.nan)
+        lines.append(" | ".join([
+            method, f"{row['relative_error']:.2%}", f"{row['speedup_wall']:.2f}x",
+            f"{row['selection_s']:.1f} ({forward:.1f})" if row["n_selections"] else "-",
+            f"{beyond:+.0%}" if np.isfinite(beyond) else "-",
+        ]))
+    return "\n".join("| " + line + " |" for line in lines)
+
+
+def format_report(summary):
+    """The main table, then the paper's layout when full training ran."""
+    paper = format_paper_table(summary)
+    return format_table(summary) + (
+        "\n\nIn the paper's layout (Table 1, Figure 2):\n\n" + paper if paper else "")
+
+
 def _format_speedup(value):
     return "not reached by full" if not np.isfinite(value) else f"{value:.2f}x"
 
@@ -353,7 +405,7 @@ def write_outputs(runs, summary, args, out):
                     run["test_acc"], run["wall_s"], run["steps"],
                     run["examples_seen"], run["selected_loss"], run["pool_size"]), 1):
                 writer.writerow([run["method"], run["seed"], epoch, *values])
-    (out / "summary.md").write_text(format_table(summary) + "\n")
+    (out / "summary.md").write_text(format_report(summary) + "\n")
     return plot(runs, out, f"{getattr(args, 'eval_set', 'test')} accuracy")
 
 
@@ -369,7 +421,8 @@ def plot(runs, out, accuracy_label="test accuracy"):
         return []
     colors = {"full": "tab:gray", "random": "tab:blue", "crest": "tab:red",
               "per_step": "tab:orange", "random_at_crest_time": "tab:cyan",
-              "random_at_per_step_time": "tab:olive"}
+              "random_at_per_step_time": "tab:olive", "craig": "tab:green",
+              "gradmatch": "tab:purple"}
     written = []
     for x_key, x_label, name in (("wall_s", "training wall-clock (s)",
                                   "accuracy_vs_time.png"),
@@ -533,7 +586,7 @@ def main(argv=None):
         summary = summarize(runs)
         out = Path(args.out)
         plots = write_outputs(runs, summary, args, out)
-        print(format_table(summary))
+        print(format_report(summary))
         print(f"\nmerged {len(runs)} runs into {out / 'results.json'}, "
               f"{out / 'results.csv'}, {out / 'summary.md'}"
               + "".join(f", {p}" for p in plots))
@@ -567,7 +620,7 @@ def main(argv=None):
     summary = summarize(runs)
     out = Path(args.out)
     plots = write_outputs(runs, summary, args, out)
-    print(format_table(summary))
+    print(format_report(summary))
     print(f"\nwrote {out / 'results.json'}, {out / 'results.csv'}, "
           f"{out / 'summary.md'}" + "".join(f", {p}" for p in plots)
           + f" in {time.perf_counter() - start:.0f} s")

@@ -33,6 +33,7 @@ from sklearn_crest import CrestClassifier
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 HISTORY_KEYS = ("n_selections", "n_checks", "n_steps", "n_forward_examples",
+                "selection_forward_s",
                 "selection_s", "check_s", "pool_size", "coreset_size", "selected_loss", "subset_loss")
 
 

@@ -1,0 +1,218 @@
+"""selection="craig" and "gradmatch": the paper's per-epoch weighted subsets."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from conftest import MLP
+
+from sklearn_crest import CrestClassifier
+from sklearn_crest._facility_location import pairwise_similarity
+from sklearn_crest._gradient_matching import gradient_matching_error
+from sklearn_crest._proxies import softmax_minus_onehot
+
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
+
+class RecordingClassifier(CrestClassifier):
+    """Records the positions and weights of every weighted training batch."""
+
+    def train_step_single(self, batch, **fit_params):
+        if not hasattr(self, "batches_seen_"):
+            self.batches_seen_ = []
+        weights = self.coreset_weights(batch[0])
+        self.batches_seen_.append((len(self.history) - 1, len(batch[1]),
+                                   None if weights is None else weights.clone()))
+        return super().train_step_single(batch, **fit_params)
+
+
+def make_net(selection, **params):
+    settings = dict(selection=selection, train_frac=0.2, batch_size=32, lr=0.5,
+                    optimizer__momentum=0.9, max_epochs=4, train_split=None,
+                    verbose=0, random_state=0)
+    settings.update(params)
+    return RecordingClassifier(MLP, **settings)
+
+
+@pytest.mark.parametrize("selection", ["craig", "gradmatch"])
+def test_one_weighted_subset_per_epoch_after_the_warm_up(digits600, selection):
+    X, y = digits600
+    net = make_net(selection).fit(X, y)
+    steps = math.ceil(0.2 * 600 / 32)
+    budget = math.ceil(0.2 * 600)
+    assert net.history[:, "n_steps"] == [steps] * 4
+    assert net.history[:, "n_selections"] == [0, 1, 1, 1]
+    # Every selection evaluates the whole pool, once.
+    assert net.history[:, "n_forward_examples"] == [0, 600, 600, 600]
+    assert net.history[1:, "coreset_size"] == [budget] * 3
+    positions, weights = net.schedule_.epoch_subset
+    assert len(np.unique(positions)) == budget
+    assert (weights > 0).all()
+    assert float(weights.mean()) == pytest.approx(1.0, rel=1e-5)
+    # Per class in proportion to the class sizes (every class present).
+    counts = np.bincount(y[positions], minlength=10)
+    assert (counts >= 1).all()
+    assert np.abs(counts - budget * np.bincount(y) / len(y)).max() < 1.0
+    # The first epoch's batches are unweighted; later ones carry the weights.
+    served = net.batches_seen_
+    assert all(w is None for epoch, _, w in served if epoch == 0)
+    assert all(w is not None and len(w) == n for epoch, n, w in served if epoch > 0)
+    assert net.score(X, y) > 0.5
+
+
+@pytest.mark.parametrize("selection", ["craig", "gradmatch"])
+def test_selection_interval_reuses_the_subset(digits600, selection):
+    X, y = digits600
+    net = make_net(selection, max_epochs=6, selection_interval=2).fit(X, y)
+    assert net.history[:, "n_selections"] == [0, 1, 0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("selection", ["craig", "gradmatch"])
+def test_reproducible_and_resumable(digits600, selection):
+    X, y = digits600
+    first = make_net(selection).fit(X, y)
+    second = make_net(selection).fit(X, y)
+    np.testing.assert_array_equal(first.schedule_.epoch_subset[0],
+                                  second.schedule_.epoch_subset[0])
+    np.testing.assert_allclose(first.predict_proba(X), second.predict_proba(X))
+    first.partial_fit(X, y)
+    assert first.history[-4:, "n_selections"] == [1, 1, 1, 1]
+    # A pickle keeps no subset (it is positions and weights of training
+    # data): the next epoch selects afresh.
+    restored = pickle.loads(pickle.dumps(second))
+    assert restored.schedule_.epoch_subset is None
+    restored.partial_fit(X, y)
+    assert restored.history[-4, "n_selections"] == 1
+
+
+def _fitted_after_warm_up(digits600, selection):
+    X, y = digits600
+    net = make_net(selection, max_epochs=2).fit(X, y)
+    probabilities = torch.softmax(net.forward(torch.from_numpy(X)), dim=1)
+    return net, X, y, probabilities
+
+
+def _reselect(net, X, y):
+    """Run the schedule's selection now, with the current model."""
+    from sklearn_crest._data import IndexedData
+    from skorch.dataset import Dataset
+    data = IndexedData(Dataset(torch.from_numpy(X), y), net.encode_labels)
+    net.schedule_.bind(data)
+    net.schedule_._select_epoch_subset(net, data)
+    return net.schedule_.epoch_subset
+
+
+def test_craig_covers_the_gradient_proxies_better_than_random(digits600):
+    net, X, y, probabilities = _fitted_after_warm_up(digits600, "craig")
+    positions, _ = _reselect(net, X, y)
+    proxies = torch.as_tensor(softmax_minus_onehot(probabilities.detach(), y))
+    rng = np.random.RandomState(0)
+
+    def objective(chosen):
+        # Facility location per class, as CRAIG maximises it.
+        total = 0.0
+        for c in range(10):
+            members = np.flatnonzero(y == c)
+            picks = np.intersect1d(chosen, members)
+            sim = pairwise_similarity(proxies[members], proxies[picks])
+            total += float(sim.max(dim=1).values.sum())
+        return total
+
+    counts = np.bincount(y[positions], minlength=10)
+    random_objectives = [objective(np.concatenate([
+        rng.choice(np.flatnonzero(y == c), counts[c], replace=False)
+        for c in range(10)])) for _ in range(10)]
+    assert objective(positions) > max(random_objectives)
+
+
+def test_gradmatch_matches_the_last_layer_gradient_better_than_random(digits600):
+    net, X, y, probabilities = _fitted_after_warm_up(digits600, "gradmatch")
+    positions, weights = _reselect(net, X, y)
+    # The full last-layer gradient of every example: bias and weights.
+    hidden = torch.relu(net.module_.hidden(torch.from_numpy(X))).detach().numpy()
+    proxies = softmax_minus_onehot(probabilities.detach().numpy(), y)
+    gradients = np.concatenate([proxies, (proxies[:, :, None] * hidden[:, None, :])
+                                .reshape(len(y), -1)], axis=1)
+    rng = np.random.RandomState(0)
+    weights = weights.numpy().astype(np.float64)
+    for c in range(10):
+        members = np.flatnonzero(y == c)
+        mine = np.isin(positions, members)
+        local = np.searchsorted(members, positions[mine])
+        # Weights rescaled to mean 1 overall: compare at the best scale.
+        ours = _best_scale_error(gradients[members], local, weights[mine])
+        k = local.size
+        random_errors = [_best_scale_error(
+            gradients[members], rng.choice(members.size, k, replace=False),
+            np.ones(k)) for _ in range(10)]
+        assert ours < np.median(random_errors)
+
+
+def _best_scale_error(gradients, rows, weights):
+    full = gradients.sum(axis=0)
+    approx = (weights[:, None] * gradients[rows]).sum(axis=0)
+    scale = float(approx @ full) / max(float(approx @ approx), 1e-300)
+    return gradient_matching_error(gradients, rows, scale * weights)
+
+
+class NoLinearHead(torch.nn.Module):
+    """Ends in a bilinear form: there is no Linear layer producing the logits."""
+
+    def __init__(self, n_features, n_classes):
+        super().__init__()
+        self.hidden = torch.nn.Linear(n_features, 16)
+        self.head = torch.nn.Bilinear(16, 16, n_classes)
+
+    def forward(self, X):
+        h = torch.relu(self.hidden(X))
+        return self.head(h, h)
+
+
+class ScaledHead(MLP):
+    """Its last Linear has one output per class, but the logits are rescaled."""
+
+    def forward(self, X):
+        return 3.0 * super().forward(X)
+
+
+class SoftmaxHead(MLP):
+    def forward(self, X):
+        return torch.softmax(super().forward(X), dim=1)
+
+
+@pytest.mark.parametrize("module", [NoLinearHead, ScaledHead])
+def test_gradmatch_without_a_usable_output_layer_warns_and_matches_bias_gradients(
+        digits600, module):
+    X, y = digits600
+    net = CrestClassifier(module, selection="gradmatch", train_frac=0.2,
+                          batch_size=32, lr=0.1, max_epochs=3, train_split=None,
+                          verbose=0, random_state=0)
+    with pytest.warns(UserWarning, match="bias gradients"):
+        net.fit(X, y)
+    assert net.history[-1, "coreset_size"] == math.ceil(0.2 * 600)
+
+
+def test_gradmatch_finds_the_output_layer_of_a_softmax_module(digits600, recwarn):
+    X, y = digits600
+    net = CrestClassifier(SoftmaxHead, criterion=torch.nn.NLLLoss,
+                          selection="gradmatch", train_frac=0.2, batch_size=32,
+                          lr=0.5, optimizer__momentum=0.9, max_epochs=4,
+                          train_split=None, verbose=0, random_state=0).fit(X, y)
+    assert not [w for w in recwarn if "bias gradients" in str(w.message)]
+    assert net.score(X, y) > 0.5
+
+
+@pytest.mark.parametrize("selection", ["craig", "gradmatch"])
+def test_drop_learned_removes_learned_examples_from_the_pool(digits600, selection,
+                                                            recwarn):
+    X, y = digits600
+    net = make_net(selection, max_epochs=9, drop_learned=True, drop_interval=4,
+                   watch_interval=2, drop_thresh=0.5, min_train_frac=0.5).fit(X, y)
+    # Random subsets play no part: nothing warns about their size.
+    assert not [w for w in recwarn if "random_subset_size" in str(w.message)]
+    pool = net.history[:, "pool_size"]
+    assert pool[0] == 600 and min(pool) < 600 and min(pool) >= 300
+    # The subset is chosen from the pool; its budget stays train_frac * n.
+    assert net.history[-1, "coreset_size"] == math.ceil(0.2 * 600)
