@@ -10,6 +10,7 @@ input validation, float32 casting, label encoding and ``random_state``.
 """
 
 import collections
+import collections.abc
 import contextlib
 import inspect
 import numbers
@@ -18,7 +19,9 @@ import warnings
 import numpy as np
 import torch
 from skorch import NeuralNet, NeuralNetClassifier
-from skorch.dataset import ValidSplit
+from skorch.callbacks import ProgressBar
+from skorch.dataset import ValidSplit, get_len
+from skorch.exceptions import NotInitializedError
 from skorch.utils import is_dataset, to_tensor
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
@@ -66,6 +69,11 @@ CREST_PARAMS = {
     "selection_interval": 1,
     "gradmatch_regularization": 0.5,
 }
+
+
+# DataLoader settings that the schedule decides for training batches.
+_SCHEDULE_OWNED_LOADER_PARAMS = {"batch_size", "shuffle", "sampler", "batch_sampler",
+                                 "drop_last"}
 
 
 class CrestClassifier(NeuralNetClassifier):
@@ -226,6 +234,17 @@ default="per_step"
         subset at every step. On Fashion-MNIST, 4 cut the examples evaluated
         per step about threefold but lost most of the accuracy gained over
         random batches.
+    predict_padding : bool, default=True
+        Pad a short evaluation batch (the last one of ``predict``, or a
+        ``predict`` of a few rows) with zeros to the evaluation batch size
+        (``iterator_valid__batch_size``, else ``batch_size``), so that a
+        row's float32 prediction does not depend on how many rows share its
+        batch: matrix-multiply kernels round differently for different
+        shapes, and scikit-learn's checks compare predictions of subsets with
+        the whole. The padding costs up to one batch of compute per call
+        (predicting one row with ``batch_size=4096`` runs 4096 rows); with
+        ``False`` a call runs only its rows, and predictions may differ in
+        the last float32 bits between batchings.
     random_state : int, RandomState instance or None, default=None
         Seeds the module's initialisation, dropout, the batches, the random
         subsets and the Hutchinson probes. With an int, two fits on the same
@@ -314,6 +333,7 @@ default="per_step"
         "class_balance": [StrOptions({"proportional", "balanced"})],
         "selection_interval": [Interval(numbers.Integral, 1, None, closed="left")],
         "gradmatch_regularization": [Interval(numbers.Real, 0, None, closed="left")],
+        "predict_padding": ["boolean"],
         "random_state": ["random_state"],
     }
 
@@ -343,6 +363,7 @@ default="per_step"
         class_balance="proportional",
         selection_interval=1,
         gradmatch_regularization=0.5,
+        predict_padding=True,
         random_state=None,
         **kwargs,
     ):
@@ -368,6 +389,7 @@ default="per_step"
         self.class_balance = class_balance
         self.selection_interval = selection_interval
         self.gradmatch_regularization = gradmatch_regularization
+        self.predict_padding = predict_padding
         self.random_state = random_state
 
     # --------------------------------------------------------- sklearn glue
@@ -406,12 +428,13 @@ default="per_step"
                 f"of one training step and of one mini-batch coreset); got "
                 f"{self.batch_size!r}. skorch's batch_size=-1 (the whole dataset "
                 "in one batch) has no CREST meaning.")
-        if (self.iterator_train is not DataLoader
-                or self.get_params_for("iterator_train")):
+        ignored = sorted(set(self.get_params_for("iterator_train"))
+                         & _SCHEDULE_OWNED_LOADER_PARAMS)
+        if ignored:
             warnings.warn(
-                "iterator_train and iterator_train__* are not used: CREST's "
-                "schedule serves the training batches (tensor slicing for arrays, "
-                "the Dataset's own items otherwise).", UserWarning, stacklevel=3)
+                f"iterator_train__{', iterator_train__'.join(ignored)} are not "
+                "used: CREST's schedule decides which examples each training "
+                "batch holds, and in what order.", UserWarning, stacklevel=3)
 
     # Fitted attributes that validating training data sets; a fit that fails
     # on its input restores them, so a fitted model is never corrupted.
@@ -463,6 +486,13 @@ default="per_step"
                     f"The Dataset has label {int(labels.max())}, beyond the "
                     f"{len(self.classes_)} classes of the first fit.")
             return X, labels
+        if isinstance(X, collections.abc.Mapping):
+            raise TypeError(
+                "X is a dict (inputs for a module with several arguments); "
+                f"{type(self).__name__} selects training examples by row and "
+                "cannot index a dict of arrays. Pass a torch Dataset whose items "
+                "are (dict_of_tensors, label) instead: its batches reach the "
+                "module as keyword arguments, as in skorch.")
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y "
@@ -626,7 +656,19 @@ default="per_step"
             if ("n_features" in accepted and "n_features" not in kwargs
                     and getattr(self, "input_ndim_", None) == 2):
                 kwargs["n_features"] = self.n_features_in_
-        self.module_ = self.initialized_instance(self.module, kwargs)
+        try:
+            self.module_ = self.initialized_instance(self.module, kwargs)
+        except TypeError as exc:
+            missing = [name for name in ("n_features", "n_classes")
+                       if f"'{name}'" in str(exc) and "missing" in str(exc)]
+            if not missing:
+                raise
+            raise TypeError(
+                f"Building the module failed: {exc}. CrestClassifier fills "
+                "n_classes from y, and n_features only for 2-D array input "
+                "(the number of columns); for a torch Dataset, or input with "
+                "more dimensions, pass it yourself: "
+                + ", ".join(f"module__{name}=<int>" for name in missing) + ".") from exc
         self._output_convention_checked = False
         if getattr(self, "schedule_", None) is not None:
             # A rebuilt module (set_params(module__...)) invalidates the
@@ -644,17 +686,57 @@ default="per_step"
         self._output_convention_checked = False
         return self
 
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's fit loop; its training iterator is CREST's schedule."""
+        # skorch's fit_loop asks for exactly one training iterator, before its
+        # epochs: that one serves the schedule's batches. Any other training
+        # iterator (forward(X, training=True), a callback's) is skorch's own,
+        # and does not touch the schedule.
+        self._schedule_serves_next_training_iterator = True
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        finally:
+            self._schedule_serves_next_training_iterator = False
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """skorch's split, with an error that names ``train_split`` when the
+        split cannot be made (too few examples of a class, say)."""
+        try:
+            return super().get_split_datasets(X, y, **fit_params)
+        except ValueError as exc:
+            if self.train_split is None:
+                raise
+            raise ValueError(
+                f"The internal validation split (train_split="
+                f"{_describe_split(self.train_split)}) "
+                f"failed on {get_len(X)} examples: {exc} Pass train_split=None to "
+                "train on all the data without skorch's validation scores, or a "
+                "split that suits the data, e.g. "
+                "train_split=ValidSplit(0.2, stratified=False).") from exc
+
+    def initialize_callbacks(self):
+        """skorch's callbacks; a ProgressBar counts the schedule's steps."""
+        super().initialize_callbacks()
+        for _, callback in self.callbacks_:
+            if type(callback) is ProgressBar and callback.batches_per_epoch == "auto":
+                # skorch's 'auto' total is len(data) / batch_size; CREST's
+                # epochs have train_frac of that.
+                callback.__class__ = _StepBudgetProgressBar
+        return self
+
     def get_iterator(self, dataset, training=False):
         """CREST's batches for training; tensor slicing for in-memory evaluation."""
-        if training:
+        if training and getattr(self, "_schedule_serves_next_training_iterator", False):
+            self._schedule_serves_next_training_iterator = False
             return _CrestEpochIterator(self, dataset)
+        if training:
+            return super().get_iterator(dataset, training=True)
         tensors = _in_memory_tensors(dataset)
         if (tensors is not None and self.iterator_valid is DataLoader
-                and not self.get_params_for("iterator_valid")):
+                and set(self.get_params_for("iterator_valid")) <= {"batch_size"}):
             X, y, rows = tensors
             return SlicingIterator(X, self.encode_labels(y), rows,
-                                   self.batch_size if self.batch_size > 0
-                                   else max(len(rows), 1))
+                                   self._eval_batch_size())
         return super().get_iterator(dataset, training=training)
 
     def forward_unpadded(self, x):
@@ -666,7 +748,8 @@ default="per_step"
         return NeuralNet.infer(self, x, **getattr(self, "_forward_params", {}))
 
     def infer(self, x, **fit_params):
-        """Forward pass; in eval mode a short batch is padded to ``batch_size``.
+        """Forward pass; in eval mode with ``predict_padding``, a short batch
+        is padded to the evaluation batch size.
 
         Matrix-multiply kernels round differently for different batch shapes,
         so without padding the float32 prediction of a row would depend on how
@@ -675,17 +758,24 @@ default="per_step"
         (a tuple element of another length) comes from an unpadded pass.
         """
         n_rows = len(x) if isinstance(x, torch.Tensor) and x.ndim > 0 else 0
-        if self.module_.training or not 0 < n_rows < self.batch_size:
+        size = self._eval_batch_size()
+        if (self.module_.training or not self.predict_padding
+                or not 0 < n_rows < size):
             return super().infer(x, **fit_params)
-        padding = x.new_zeros((self.batch_size - n_rows,) + tuple(x.shape[1:]))
+        padding = x.new_zeros((size - n_rows,) + tuple(x.shape[1:]))
         output = super().infer(torch.cat([x, padding]), **fit_params)
         if isinstance(output, tuple):
             if all(isinstance(o, torch.Tensor) and o.ndim > 0
-                   and len(o) == self.batch_size for o in output):
+                   and len(o) == size for o in output):
                 return tuple(o[:n_rows] for o in output)
             # Some output is not row-aligned: padding would change it.
             return super().infer(x, **fit_params)
         return output[:n_rows]
+
+    def _eval_batch_size(self):
+        """Rows per evaluation batch: ``iterator_valid__batch_size`` if set,
+        else ``batch_size``."""
+        return self.get_params_for("iterator_valid").get("batch_size", self.batch_size)
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """skorch's epoch; CREST's own forward passes (selection, checks, the
@@ -710,7 +800,7 @@ default="per_step"
             # Once per module and criterion: a structural mismatch shows on the
             # first batch, and the training step should not pay for it again.
             self._output_convention_checked = _check_output_convention(
-                y_pred, self.criterion_)
+                y_pred, self.criterion_, len(self.classes_))
         if isinstance(self.criterion_, torch.nn.NLLLoss):
             y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
         losses = self.criterion_(y_pred, y_true)
@@ -772,6 +862,12 @@ default="per_step"
 
     # ----------------------------------------------------------- prediction
     def _prediction_input(self, X):
+        if not self.initialized_:
+            # skorch's error, which is also scikit-learn's NotFittedError.
+            raise NotInitializedError(
+                f"This {type(self).__name__} instance is not initialized yet. "
+                "Call 'initialize' or 'fit' with appropriate arguments before "
+                "using this method.")
         if is_dataset(X):
             return X
         check_is_fitted(self)
@@ -792,22 +888,66 @@ default="per_step"
 
 
 class _CrestEpochIterator:
-    """What skorch's fit loop iterates once per epoch: the schedule's batches."""
+    """What skorch's fit loop iterates once per epoch: the schedule's batches.
+
+    In-memory data is sliced from its tensors. A user ``Dataset`` goes
+    through ``iterator_train`` (torch's ``DataLoader`` by default, with the
+    ``iterator_train__*`` settings: workers, pinned memory, collation) in
+    every epoch whose examples are known when it starts: the first epoch,
+    ``"random"``, ``"full"``, ``"craig"`` and ``"gradmatch"``. ``"per_step"``
+    and ``"crest"`` choose each step's examples with the model of that step,
+    so a loader could not prefetch them; their steps read the items in the
+    main process (with the same collation).
+    """
 
     def __init__(self, net, dataset):
         self.net = net
+        loader_params = {name: value for name, value
+                         in net.get_params_for("iterator_train").items()
+                         if name not in _SCHEDULE_OWNED_LOADER_PARAMS}
         self.data = IndexedData(dataset, net.encode_labels,
-                                getattr(net, "_known_labels", None))
+                                getattr(net, "_known_labels", None),
+                                collate_fn=loader_params.get("collate_fn"))
+        self.loader_params = loader_params
+        self.step_by_step_warned = False
 
     def __len__(self):
         self.net.schedule_.bind(self.data)
         return self.net.schedule_.steps_per_epoch()
 
+    def _planned_batches(self, batches):
+        """The epoch's batches through ``iterator_train``, for a Dataset in an
+        epoch whose examples are known up front; None otherwise."""
+        schedule = self.net.schedule_
+        if self.data.X is not None:
+            return None
+        if not schedule.epoch_is_planned():
+            if (self.loader_params.get("num_workers", 0) > 0
+                    and not self.step_by_step_warned):
+                self.step_by_step_warned = True
+                warnings.warn(
+                    f"selection={schedule.config['selection']!r} chooses each "
+                    "step's examples with the model of that step, so a "
+                    "DataLoader cannot prefetch them: after the first epoch "
+                    "its training batches are read in the main process, and "
+                    "iterator_train__num_workers serves only the epochs whose "
+                    "examples are known up front.", UserWarning, stacklevel=3)
+            return None
+        plan = list(batches)  # runs the epoch's selection, if any, now
+        loader = self.net.iterator_train(
+            self.data.dataset, batch_sampler=[positions.tolist() for positions, _ in plan],
+            **self.loader_params)
+        return ((X_y, weights) for (_, weights), X_y in zip(plan, loader))
+
     def __iter__(self):
         registry = _CoresetWeightRegistry()
         self.net._coreset_weight_registry = registry
-        for positions, weights in self.net.schedule_.epoch_batches(self.net, self.data):
-            X, y = self.data.batch(positions)
+        batches = self.net.schedule_.epoch_batches(self.net, self.data)
+        served = self._planned_batches(batches)
+        if served is None:
+            served = ((self.data.batch(positions), weights)
+                      for positions, weights in batches)
+        for (X, y), weights in served:
             if weights is not None:
                 registry.add(X, weights)
             yield X, y
@@ -820,6 +960,15 @@ class _CrestEpochIterator:
                 "batch before get_loss). Pass the served X to get_loss, or read "
                 "the weights with coreset_weights(X) before changing the batch.",
                 UserWarning, stacklevel=2)
+
+
+class _StepBudgetProgressBar(ProgressBar):
+    """skorch's ProgressBar, with the training total of CREST's step budget."""
+
+    def _get_batches_per_epoch_phase(self, net, dataset, training):
+        if training and dataset is not None and net.schedule_ is not None:
+            return net.schedule_.steps_for(get_len(dataset))
+        return super()._get_batches_per_epoch_phase(net, dataset, training)
 
 
 class _CoresetWeightRegistry:
@@ -874,12 +1023,30 @@ def _looks_like_probabilities(y_pred):
                            atol=1e-3))
 
 
-def _check_output_convention(y_pred, criterion):
-    """Refuse a module whose outputs do not fit the criterion: training would
-    go on without an error and give a wrong model (a softmax module under
-    CrossEntropyLoss learned digits to 0.29 accuracy instead of 0.90; logits
-    under NLLLoss gave NaN losses). Returns whether a batch could be checked."""
-    if not isinstance(y_pred, torch.Tensor) or y_pred.ndim != 2 or len(y_pred) < 2:
+def _check_output_convention(y_pred, criterion, n_classes):
+    """Refuse a module whose outputs do not fit the criterion or the classes:
+    training would go on without an error and give a wrong model (a softmax
+    module under CrossEntropyLoss learned digits to 0.29 accuracy instead of
+    0.90; logits under NLLLoss gave NaN losses), or fail deep inside torch.
+    Returns whether a batch could be checked."""
+    if isinstance(criterion, (torch.nn.BCEWithLogitsLoss, torch.nn.BCELoss)):
+        raise ValueError(
+            f"criterion={type(criterion).__name__} is not supported: "
+            "CrestClassifier trains on class indices, with one output per "
+            "class. For a binary problem keep the default CrossEntropyLoss and "
+            "give the module two outputs (n_classes=2), or use skorch's "
+            "NeuralNetBinaryClassifier without CREST.")
+    if not isinstance(y_pred, torch.Tensor):
+        return False
+    if (isinstance(criterion, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss))
+            and (y_pred.ndim != 2 or y_pred.shape[1] != n_classes)):
+        raise ValueError(
+            f"The module returns outputs of shape {tuple(y_pred.shape)}, but "
+            f"the data has {n_classes} classes: a classifier module must return "
+            f"(batch, {n_classes}), one score per class. Let CrestClassifier "
+            "fill the module's n_classes argument (leave module__n_classes "
+            f"unset), or set it to {n_classes}.")
+    if y_pred.ndim != 2 or len(y_pred) < 2:
         return False
     if isinstance(criterion, torch.nn.CrossEntropyLoss):
         if y_pred.shape[1] > 1 and _looks_like_probabilities(y_pred):
@@ -899,6 +1066,12 @@ def _check_output_convention(y_pred, criterion):
                 "that returns logits use criterion=torch.nn.CrossEntropyLoss; "
                 "for log-probabilities, exponentiate them in the module.")
     return True
+
+
+def _describe_split(split):
+    if isinstance(split, ValidSplit):
+        return f"ValidSplit({split.cv!r}, stratified={split.stratified})"
+    return repr(split)
 
 
 def _require_two_classes(classes):

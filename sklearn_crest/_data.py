@@ -50,6 +50,12 @@ class IndexedData:
         ``Subset``) or any map-style dataset whose items are ``(x, y)``.
     encode : callable
         Maps the labels a skorch ``Dataset`` holds to int64 class indices.
+    known_labels : KnownLabels, optional
+        The labels of a user Dataset, read when the fit validated it.
+    collate_fn : callable, optional
+        Collates a user Dataset's items into a batch (torch's
+        ``default_collate`` unless ``iterator_train__collate_fn`` says
+        otherwise).
 
     Attributes
     ----------
@@ -57,9 +63,10 @@ class IndexedData:
         The label of each position.
     """
 
-    def __init__(self, dataset, encode, known_labels=None):
+    def __init__(self, dataset, encode, known_labels=None, collate_fn=None):
         tensors = _in_memory_tensors(dataset)
         self.dataset = dataset
+        self.collate_fn = collate_fn or default_collate
         if tensors is not None:
             self.X, y, self.rows = tensors
             if y is None:
@@ -97,7 +104,7 @@ class IndexedData:
             rows = torch.as_tensor(self.rows[positions])
             return self.X[rows], self.y[rows]
         items = [self.dataset[int(i)] for i in positions]
-        return tuple(default_collate(items))
+        return tuple(self.collate_fn(items))
 
 
 class KnownLabels:

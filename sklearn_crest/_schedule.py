@@ -64,6 +64,7 @@ probe (the curvature itself is a running average over the fit's probes).
 """
 
 import collections
+import collections.abc
 import math
 import numbers
 import time
@@ -219,9 +220,18 @@ class CrestSchedule:
 
     def steps_per_epoch(self):
         """Optimizer steps in one epoch: the step budget."""
+        return self.steps_for(self.n_train)
+
+    def steps_for(self, n_train):
+        """Optimizer steps in one epoch over ``n_train`` training examples."""
         if self.config["selection"] == "full":
-            return math.ceil(self.n_train / self.batch_size)
-        return math.ceil(self.config["train_frac"] * self.n_train / self.batch_size)
+            return math.ceil(n_train / self.batch_size)
+        return math.ceil(self.config["train_frac"] * n_train / self.batch_size)
+
+    def epoch_is_planned(self):
+        """Whether the coming epoch's batches are all known when it starts
+        (they are not chosen step by step with the model of each step)."""
+        return self.epoch == 0 or self.config["selection"] not in ("per_step", "crest")
 
     @staticmethod
     def _new_epoch_stats():
@@ -339,7 +349,8 @@ class CrestSchedule:
     def _check_chunks(self):
         X, y = self.check_batch
         step = self._eval_chunk()
-        return [(X[i:i + step], y[i:i + step]) for i in range(0, len(y), step)]
+        return [(_take_rows(X, slice(i, i + step)), y[i:i + step])
+                for i in range(0, len(y), step)]
 
     def _random_subset_total(self):
         """Examples wanted in one random subset, before class quotas."""
@@ -661,7 +672,7 @@ class CrestSchedule:
 
         def closure_for(rows):
             def closure():
-                output = _prediction(net.forward_unpadded(X[rows]))
+                output = _prediction(net.forward_unpadded(_take_rows(X, rows)))
                 return net.per_example_loss(output, y[rows]).mean()
             return closure
 
@@ -837,6 +848,14 @@ def _last_layer_gradients(proxies, activations):
         return np.concatenate([logit_gradient, logit_gradient * activations[rows]],
                               axis=1)
     return class_gradients
+
+
+def _take_rows(X, rows):
+    """Rows of a batch input: a tensor, or a dict of tensors (a Dataset whose
+    items are dicts, for a module with several inputs)."""
+    if isinstance(X, collections.abc.Mapping):
+        return {key: value[rows] for key, value in X.items()}
+    return X[rows]
 
 
 def _mean_or_nan(values):

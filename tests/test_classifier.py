@@ -1279,3 +1279,169 @@ def test_a_dataset_without_targets_has_its_labels_read_once_per_fit(
     assert dataset.reads >= len(y) + trained - 32 * 3  # short last batches
     blob = pickle.dumps(net)
     assert pickle.loads(blob)._known_labels.labels is None  # no labels in pickles
+
+
+# ---------------------------------------------------------------------------
+# skorch's own entry points and clear errors
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("selection", ["crest", "per_step", "full"])
+def test_forward_in_training_mode_leaves_the_schedule_alone(digits600, selection):
+    X, y = digits600
+    net = make_net(selection=selection, max_epochs=2).fit(X, y)
+    step, epoch = net.schedule_.global_step, net.schedule_.epoch
+    for data in (X, TensorDataset(torch.from_numpy(X), torch.from_numpy(y))):
+        out = net.forward(data, training=True)
+        assert out.shape == (len(y), 10)  # every row, as skorch gives them
+        assert sum(len(b) for b in net.forward_iter(data, training=True)) == len(y)
+    assert (net.schedule_.global_step, net.schedule_.epoch) == (step, epoch)
+    # ...and the next fit still trains on the schedule's batches.
+    net.partial_fit(X, y)
+    assert net.history[-1, "n_steps"] == net.schedule_.steps_per_epoch()
+
+
+class RecordingLoader(torch.utils.data.DataLoader):
+    """A DataLoader that counts the batches it serves."""
+
+    served = 0
+
+    def __iter__(self):
+        for batch in super().__iter__():
+            RecordingLoader.served += 1
+            yield batch
+
+
+def _digits_dataset(X, y):
+    return TensorDataset(torch.from_numpy(X), torch.from_numpy(y))
+
+
+@pytest.mark.parametrize("selection, loader_epochs", [
+    ("random", 3), ("craig", 3), ("per_step", 1), ("crest", 1)])
+def test_dataset_batches_go_through_iterator_train_when_known_up_front(
+        digits600, selection, loader_epochs):
+    X, y = digits600
+    RecordingLoader.served = 0
+    collated = []
+
+    def collate(items):
+        collated.append(len(items))
+        return torch.utils.data.default_collate(items)
+
+    net = make_net(selection=selection, module__n_features=64,
+                   iterator_train=RecordingLoader,
+                   iterator_train__collate_fn=collate).fit(_digits_dataset(X, y))
+    steps = net.schedule_.steps_per_epoch()
+    # The planned epochs (the first, and every epoch of random and craig)
+    # are served by iterator_train; per_step and crest read their chosen
+    # items in the main process, with the same collate_fn.
+    assert RecordingLoader.served == loader_epochs * steps
+    assert sum(n == 32 for n in collated) >= 3 * steps
+
+
+def test_dataloader_workers_serve_the_planned_epochs(digits600):
+    X, y = digits600
+    net = make_net(selection="random", module__n_features=64, max_epochs=2,
+                   iterator_train__num_workers=1).fit(_digits_dataset(X, y))
+    assert net.history[:, "n_steps"] == [net.schedule_.steps_per_epoch()] * 2
+    with pytest.warns(UserWarning, match="main process"):
+        make_net(selection="per_step", module__n_features=64, max_epochs=2,
+                 iterator_train__num_workers=1).fit(_digits_dataset(X, y))
+
+
+def test_input_the_module_cannot_take_gets_an_error_naming_the_parameter(digits600):
+    X, y = digits600
+    with pytest.raises(TypeError, match="module__n_features=<int>"):
+        make_net(max_epochs=1).fit(X.reshape(-1, 8, 8), y)
+    with pytest.raises(TypeError, match="module__n_features=<int>"):
+        make_net(max_epochs=1).fit(_digits_dataset(X, y))
+    with pytest.raises(ValueError, match=r"shape \(32, 5\).*10 classes"):
+        make_net(max_epochs=1, module__n_classes=5).fit(X, y)
+    with pytest.raises(ValueError, match="BCEWithLogitsLoss is not supported"):
+        make_net(max_epochs=1, module__n_classes=1,
+                 criterion=torch.nn.BCEWithLogitsLoss).fit(X, y > 4)
+
+
+def test_a_failing_validation_split_names_train_split(digits600):
+    X, y = digits600
+    with pytest.raises(ValueError, match="train_split=None"):
+        CrestClassifier(MLP, verbose=0, max_epochs=1).fit(X[:6], np.array([0, 1] * 3))
+
+
+class TwoInputModule(torch.nn.Module):
+    def __init__(self, n_classes):
+        super().__init__()
+        self.left = torch.nn.Linear(32, 16)
+        self.right = torch.nn.Linear(32, 16)
+        self.output = torch.nn.Linear(32, n_classes)
+
+    def forward(self, left, right):
+        return self.output(torch.cat([torch.relu(self.left(left)),
+                                      torch.relu(self.right(right))], dim=1))
+
+
+class DictItems(torch.utils.data.Dataset):
+    def __init__(self, X, y):
+        self.X, self.y = torch.from_numpy(X), torch.from_numpy(y)
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return {"left": self.X[i, :32], "right": self.X[i, 32:]}, self.y[i]
+
+
+@pytest.mark.parametrize("selection", ["crest", "per_step", "gradmatch"])
+def test_dict_inputs_train_from_a_dataset_and_a_dict_array_is_refused(
+        digits600, selection):
+    X, y = digits600
+    net = make_net(TwoInputModule, selection=selection, max_epochs=4, lr=0.3)
+    net.fit(DictItems(X, y))
+    assert np.mean(net.predict(DictItems(X, y)) == y) > 0.4
+    with pytest.raises(TypeError, match="Dataset whose items are"):
+        make_net(TwoInputModule).fit({"left": X[:, :32], "right": X[:, 32:]}, y)
+
+
+def test_predict_before_initialize_raises_skorchs_error(digits600):
+    from skorch.exceptions import NotInitializedError
+    X, _ = digits600
+    with pytest.raises(NotInitializedError):
+        make_net().predict(X)
+    with pytest.raises(NotFittedError):  # which is also scikit-learn's
+        make_net().predict_proba(X)
+
+
+class RowCounter(MLP):
+    rows = 0
+
+    def forward(self, X):
+        RowCounter.rows += len(X)
+        return super().forward(X)
+
+
+@pytest.mark.parametrize("padding, iterator_valid_batch, expected", [
+    (True, None, 256), (True, 16, 16), (False, None, 1)])
+def test_padding_of_short_prediction_batches_is_a_choice(
+        digits600, padding, iterator_valid_batch, expected):
+    X, y = digits600
+    extra = ({} if iterator_valid_batch is None
+             else {"iterator_valid__batch_size": iterator_valid_batch})
+    net = make_net(RowCounter, batch_size=256, max_epochs=1,
+                   predict_padding=padding, **extra).fit(X, y)
+    RowCounter.rows = 0
+    net.predict(X[:1])
+    assert RowCounter.rows == expected
+
+
+def test_progress_bar_counts_the_step_budget(digits600):
+    X, y = digits600
+    net = make_net(max_epochs=2, callbacks=[ProgressBar()]).fit(X, y)
+    assert net.history[-1, "n_steps"] == math.ceil(0.3 * 600 / 32)
+    # skorch's own ProgressBar (not a subclass) is told the budget.
+    from sklearn_crest._classifier import _StepBudgetProgressBar
+    assert isinstance(dict(net.callbacks_)["ProgressBar"], _StepBudgetProgressBar)
+    bar = _StepBudgetProgressBar()
+    assert bar._get_batches_per_epoch_phase(net, SkorchDataset(X, y), True) == \
+        math.ceil(0.3 * 600 / 32)
+    assert bar._get_batches_per_epoch_phase(net, SkorchDataset(X, y), False) == \
+        math.ceil(600 / 32)
