@@ -18,6 +18,7 @@ import warnings
 
 import numpy as np
 import torch
+from scipy import sparse
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import ProgressBar
 from skorch.dataset import ValidSplit, get_len
@@ -486,7 +487,9 @@ default="per_step"
                     f"The Dataset has label {int(labels.max())}, beyond the "
                     f"{len(self.classes_)} classes of the first fit.")
             return X, labels
-        if isinstance(X, collections.abc.Mapping):
+        if isinstance(X, collections.abc.Mapping) and not sparse.issparse(X):
+            # (scipy's DOK sparse format is a dict too: scikit-learn's sparse
+            # error applies to it.)
             raise TypeError(
                 "X is a dict (inputs for a module with several arguments); "
                 f"{type(self).__name__} selects training examples by row and "

@@ -67,6 +67,7 @@ class IndexedData:
         tensors = _in_memory_tensors(dataset)
         self.dataset = dataset
         self.collate_fn = collate_fn or default_collate
+        self._fingerprint = None
         if tensors is not None:
             self.X, y, self.rows = tensors
             if y is None:
@@ -85,6 +86,11 @@ class IndexedData:
         """Identifies the data cheaply: the same rows again (a new
         ``partial_fit`` call on the same arrays) give the same fingerprint,
         other data almost surely not."""
+        if self._fingerprint is None:
+            self._fingerprint = self._compute_fingerprint()
+        return self._fingerprint
+
+    def _compute_fingerprint(self):
         digest = hashlib.sha1(self.labels.tobytes())
         if self.X is not None:
             # A few rows spread over the set, not all of it: O(1) per fit.

@@ -331,8 +331,10 @@ def test_module_output_size_from_classes(digits600):
     lazy = make_net(LazyMLP, max_epochs=1).fit(X[keep], labels)
     assert lazy.module_.output.out_features == 3
 
-    explicit = make_net(max_epochs=1, module__n_classes=5).fit(X[keep], labels)
-    assert explicit.module_.output.out_features == 5
+    # An output layer of another size would give predict_proba columns that
+    # are not classes_: refused, with the fix.
+    with pytest.raises(ValueError, match="leave module__n_classes unset"):
+        make_net(max_epochs=1, module__n_classes=5).fit(X[keep], labels)
 
     with_classes = make_net(max_epochs=1, classes=["a", "b", "c", "d"]).fit(
         X[keep], labels)
@@ -1445,3 +1447,48 @@ def test_progress_bar_counts_the_step_budget(digits600):
         math.ceil(0.3 * 600 / 32)
     assert bar._get_batches_per_epoch_phase(net, SkorchDataset(X, y), False) == \
         math.ceil(600 / 32)
+
+
+class SpyRandomState(np.random.RandomState):
+    """Records the sizes of the arrays it permutes or chooses from."""
+
+    def __init__(self, seed):
+        super().__init__(seed)
+        self.whole_arrays = []
+
+    def permutation(self, x):
+        self.whole_arrays.append(x if isinstance(x, int) else len(x))
+        return super().permutation(x)
+
+    def choice(self, a, *args, **kwargs):
+        self.whole_arrays.append(a if isinstance(a, int) else len(a))
+        return super().choice(a, *args, **kwargs)
+
+
+def test_random_subset_draws_do_not_touch_whole_classes():
+    from sklearn_crest._schedule import _draw_per_class
+    rng = SpyRandomState(0)
+    members = [np.arange(1_000_000), np.arange(1_000_000, 1_000_040)]
+    small, whole = _draw_per_class(rng, members, [7, 30])
+    assert len(np.unique(small)) == 7 and small.max() < 1_000_000
+    # A draw of 7 from a million looks at the draw, not the class; a draw of
+    # most of a small class permutes that class.
+    assert max(rng.whole_arrays) == 40
+    assert len(np.unique(whole)) == 30 and whole.min() >= 1_000_000
+
+
+def test_per_class_members_are_built_when_the_pool_changes_not_per_epoch(digits600):
+    X, y = digits600
+    net = make_net(selection="per_step", max_epochs=3, drop_learned=True,
+                   drop_interval=3, drop_thresh=10.0, min_train_frac=0.8).fit(X, y)
+    schedule = net.schedule_
+    before = schedule._pool_members()
+    net.set_params(drop_learned=False)
+    net.partial_fit(X, y)
+    assert schedule._pool_members() is before  # same data, same pool: kept
+    # Dropping learned examples (epoch index 2 above) changed the pool; the
+    # cache then describes the smaller pool.
+    assert sum(m.size for m in before) == schedule.pool.size < len(y)
+    for c, members in enumerate(before):
+        np.testing.assert_array_equal(
+            members, schedule.pool[schedule.labels[schedule.pool] == c])
