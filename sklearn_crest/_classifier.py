@@ -284,6 +284,18 @@ default="per_step"
 
     Notes
     -----
+    Departures from ``NeuralNetClassifier`` (each is in the user guide's
+    "Differences from NeuralNetClassifier", and skorch's own test suite runs
+    against this class with every expected failure listed with its reason):
+    epochs have the step budget's batches; the criterion gives one loss per
+    example, and the place to customise the loss is :meth:`per_example_loss`
+    (training, selection and checks all call it; an overridden ``get_loss``
+    is not called by the selection); sparse and dict ``X`` are refused (a
+    ``Dataset`` of dict items works); ``classes`` is the label set;
+    ``batch_size=-1`` is refused; ``predict`` before ``initialize`` raises
+    skorch's ``NotInitializedError``; a ``Dataset``'s batches go through
+    ``iterator_train`` only in epochs whose examples are known up front.
+
     Labels are encoded to ``0..n_classes-1`` for training. skorch's internal
     datasets therefore hold encoded labels, and ``predict`` on a torch
     ``Dataset`` returns class indices, so that skorch's ``valid_acc`` and a
@@ -794,7 +806,11 @@ default="per_step"
         """The criterion's loss of each example (a 1-D tensor).
 
         A module that returns a tuple has its first element scored, as
-        skorch's ``predict_proba`` does.
+        skorch's ``predict_proba`` does. This is the one place to customise
+        the loss (several criteria, a regulariser, label smoothing): the
+        training steps (through :meth:`get_loss`, which weights it), the
+        selection's passes and the checks all call it. Return one loss per
+        example, shape ``(len(y_true),)``.
         """
         if isinstance(y_pred, (tuple, list)):
             y_pred = y_pred[0]

@@ -1492,3 +1492,32 @@ def test_per_class_members_are_built_when_the_pool_changes_not_per_epoch(digits6
     for c, members in enumerate(before):
         np.testing.assert_array_equal(
             members, schedule.pool[schedule.labels[schedule.pool] == c])
+
+
+class SmoothedLossClassifier(CrestClassifier):
+    """Customises the loss where the docs say to: per_example_loss."""
+
+    calls = {"training": 0, "selection": 0}
+
+    def per_example_loss(self, y_pred, y_true):
+        mode = "training" if torch.is_grad_enabled() and self.module_.training \
+            else "selection"
+        SmoothedLossClassifier.calls[mode] += 1
+        logits = y_pred[0] if isinstance(y_pred, tuple) else y_pred
+        return torch.nn.functional.cross_entropy(
+            logits, torch.as_tensor(y_true, device=logits.device),
+            label_smoothing=0.1, reduction="none")
+
+
+@pytest.mark.parametrize("selection", ["per_step", "crest", "craig"])
+def test_per_example_loss_is_the_loss_of_training_and_selection(digits600, selection):
+    X, y = digits600
+    SmoothedLossClassifier.calls = {"training": 0, "selection": 0}
+    net = SmoothedLossClassifier(MLP, selection=selection, train_frac=0.3,
+                                 random_subset_size=0.2, batch_size=32, lr=0.3,
+                                 max_epochs=3, train_split=None, verbose=0,
+                                 random_state=0).fit(X, y)
+    assert SmoothedLossClassifier.calls["training"] == sum(net.history[:, "n_steps"])
+    assert SmoothedLossClassifier.calls["selection"] > 0
+    # Label smoothing shows in the recorded loss: it cannot reach 0.
+    assert net.history[-1, "train_loss"] > 0.1
