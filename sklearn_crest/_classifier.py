@@ -929,6 +929,14 @@ class _CrestEpochIterator:
                                 collate_fn=loader_params.get("collate_fn"))
         self.loader_params = loader_params
         self.step_by_step_warned = False
+        if self.data.X is not None and (loader_params
+                                        or net.iterator_train is not DataLoader):
+            warnings.warn(
+                "iterator_train and its settings do not apply to in-memory "
+                "arrays and tensors: their training batches are sliced from "
+                "the tensors directly, which is faster than any loader. Pass a "
+                "torch Dataset to train through iterator_train.",
+                UserWarning, stacklevel=3)
 
     def __len__(self):
         self.net.schedule_.bind(self.data)

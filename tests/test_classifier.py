@@ -1521,3 +1521,9 @@ def test_per_example_loss_is_the_loss_of_training_and_selection(digits600, selec
     assert SmoothedLossClassifier.calls["selection"] > 0
     # Label smoothing shows in the recorded loss: it cannot reach 0.
     assert net.history[-1, "train_loss"] > 0.1
+
+
+def test_loader_settings_on_in_memory_data_say_they_do_not_apply(digits600):
+    X, y = digits600
+    with pytest.warns(UserWarning, match="do not apply to in-memory"):
+        make_net(max_epochs=1, iterator_train__num_workers=2).fit(X, y)
