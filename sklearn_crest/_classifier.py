@@ -526,7 +526,8 @@ default="per_step"
             # Also after skorch's initialize() + load_params(), where classes=
             # stands for the labels of the fit that made the parameters.
             if classes is None:
-                # skorch's classes=[] means "infer them": as None does.
+                # classes=[] is treated as None: inferred from y. (In skorch
+                # it turns the inference off; classes_ then comes from here.)
                 given = self.classes is not None and len(self.classes) > 0
                 classes = self.classes if given else np.unique(y)
             self.label_encoder_ = LabelEncoder().fit(np.asarray(classes))
@@ -602,6 +603,9 @@ default="per_step"
         self : CrestClassifier
         """
         self._validate_crest_params()
+        # skorch's own refusal for a net trimmed for prediction, before any
+        # of the (trimmed) selection state is touched.
+        self.check_training_readiness()
         keep_state = self.warm_start and self.initialized_
         X, y = self._prepare(X, y, reset=not keep_state)
         with self._seeded(self._continuation_seed() if keep_state
@@ -631,6 +635,7 @@ default="per_step"
         self : CrestClassifier
         """
         self._validate_crest_params()
+        self.check_training_readiness()
         first = not self.initialized_
         X, y = self._prepare(X, y, reset=first, classes=classes)
         with self._seeded(self._fit_seed() if first
@@ -820,6 +825,13 @@ default="per_step"
             # first batch, and the training step should not pay for it again.
             self._output_convention_checked = _check_output_convention(
                 y_pred, self.criterion_, len(self.classes_))
+        if not hasattr(self, "criterion_"):
+            raise AttributeError(
+                f"{type(self).__name__} has no criterion_: the selection and the "
+                "training steps score examples with per_example_loss, which uses "
+                "criterion_. A net that registers its criteria under other names "
+                "(initialize_criterion) must override per_example_loss(y_pred, "
+                "y_true) to return one loss per example from them.")
         if isinstance(self.criterion_, torch.nn.NLLLoss):
             y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
         losses = self.criterion_(y_pred, y_true)

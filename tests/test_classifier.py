@@ -1527,3 +1527,14 @@ def test_loader_settings_on_in_memory_data_say_they_do_not_apply(digits600):
     X, y = digits600
     with pytest.warns(UserWarning, match="do not apply to in-memory"):
         make_net(max_epochs=1, iterator_train__num_workers=2).fit(X, y)
+
+
+@pytest.mark.parametrize("call", ["partial_fit", "warm_fit"])
+def test_a_trimmed_model_refuses_training_as_skorch_does(digits600, call):
+    from skorch.exceptions import SkorchTrainingImpossibleError
+    X, y = digits600
+    net = make_net(max_epochs=1, warm_start=(call == "warm_fit")).fit(X, y)
+    net.trim_for_prediction()
+    with pytest.raises(SkorchTrainingImpossibleError):
+        getattr(net, "partial_fit" if call == "partial_fit" else "fit")(X, y)
+    assert net.predict(X).shape == (len(y),)
