@@ -65,6 +65,7 @@ probe (the curvature itself is a running average over the fit's probes).
 
 import collections
 import collections.abc
+import contextlib
 import math
 import numbers
 import time
@@ -145,6 +146,7 @@ class CrestSchedule:
         self.labels = None
         self.n_classes = 0
         self.subset_size_warned = False
+        self.output_layer_warned = False
         self.epoch_stats = self._new_epoch_stats()
 
     # ------------------------------------------------------------------ set-up
@@ -568,11 +570,11 @@ class CrestSchedule:
         """
         start = time.perf_counter()
         pool = self.pool
-        budget = min(math.ceil(self.config["train_frac"] * self.n_train), int(pool.size))
+        budget = self._epoch_subset_budget()
         gradmatch = self.config["selection"] == "gradmatch"
         layer = find_output_layer(net.module_, self.n_classes) if gradmatch else None
         recorder = OutputLayerInputs(layer) if layer is not None else None
-        with recorder if recorder is not None else _nothing():
+        with recorder if recorder is not None else contextlib.nullcontext():
             probabilities, losses = self._evaluate(net, data, pool)
         labels = self.labels[pool]
         proxies = softmax_minus_onehot(probabilities, labels)
@@ -603,8 +605,14 @@ class CrestSchedule:
         self.epoch_stats["selected_loss"].append(float(losses[indices].mean()))
         self.epoch_stats["selection_s"] += time.perf_counter() - start
 
+    def _epoch_subset_budget(self):
+        """Examples in CRAIG's or GradMatch's subset: ``train_frac`` of the
+        training set (not of a pool shrunk by drop_learned), at most the pool."""
+        return min(math.ceil(self.config["train_frac"] * self.n_train),
+                   int(self.pool.size))
+
     def _warn_no_output_layer(self, layer):
-        if getattr(self, "output_layer_warned", False):
+        if self.output_layer_warned:
             return
         self.output_layer_warned = True
         reason = ("has no torch.nn.Linear with one output per class" if layer is None
@@ -768,10 +776,8 @@ class CrestSchedule:
         if self.config["selection"] in ("craig", "gradmatch"):
             # A class keeps at least its share of the epoch subset.
             pool_counts = np.bincount(self.labels[self.pool], minlength=self.n_classes)
-            budget = min(math.ceil(self.config["train_frac"] * self.n_train),
-                         int(self.pool.size))
-            quotas = allocate_budget(pool_counts, budget, self.config["class_balance"],
-                                     every_class=True)
+            quotas = allocate_budget(pool_counts, self._epoch_subset_budget(),
+                                     self.config["class_balance"], every_class=True)
         else:
             pool_counts, quotas = self._class_quotas()
         pool_labels = self.labels[self.pool]
@@ -808,16 +814,6 @@ def _prediction(output):
     """The module's prediction: the first element of a tuple output, as
     skorch's ``predict_proba`` takes it."""
     return output[0] if isinstance(output, (tuple, list)) else output
-
-
-class _nothing:
-    """A context manager that does nothing."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        return False
 
 
 def _craig_subset(proxies, labels, budget, n_classes, config, rng):
