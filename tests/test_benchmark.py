@@ -220,3 +220,43 @@ def test_merge_combines_folders_and_refuses_unlike_runs(tmp_path, capsys):
     assert benchmark.main(["--merge", str(tmp_path / "b"), str(tmp_path / "b"),
                            "--out", str(tmp_path / "x")]) == 2
     assert "already in an earlier folder" in capsys.readouterr().err
+
+
+def test_paper_layout_table_on_hand_made_runs():
+    def run(method, acc, wall, selection_s=0.0, forward_s=0.0, n_selections=0):
+        return {"method": method, "seed": 0, "test_acc": [acc], "wall_s": [wall],
+                "steps": [10], "examples_seen": [100], "selection_s": selection_s,
+                "selection_forward_s": forward_s, "check_s": 0.0,
+                "n_selections": n_selections}
+    runs = [run("full", 0.90, 100.0), run("random", 0.81, 10.0),
+            run("gradmatch", 0.855, 40.0, selection_s=30.0, forward_s=20.0,
+                n_selections=3)]
+    paper = benchmark.format_paper_table(benchmark.summarize(runs))
+    lines = paper.splitlines()
+    # The paper's order: random before gradmatch; full is the reference.
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| random", "| gradmatch"]
+    gradmatch = lines[3]
+    assert "5.00%" in gradmatch        # (0.90 - 0.855) / 0.90
+    assert "2.50x" in gradmatch        # 100 s / 40 s
+    assert "30.0 (20.0)" in gradmatch  # selection s (forward pass s)
+    assert "+50%" in gradmatch         # 10 s beyond a 20 s pass
+    assert "In the paper's layout" in benchmark.format_report(
+        benchmark.summarize(runs))
+    # Without full training there is nothing to compare against.
+    assert benchmark.format_paper_table(benchmark.summarize(runs[1:])) == ""
+
+
+def test_the_command_runs_the_paper_baselines(tmp_path, capsys):
+    code = benchmark.main(["--epochs", "3", "--seeds", "1", "--hidden", "32",
+                           "--methods", "full,random,craig,gradmatch",
+                           "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    by_method = {r["method"]: r for r in results["runs"]}
+    for method in ("craig", "gradmatch"):
+        run = by_method[method]
+        # One selection per epoch after the random first one, each a forward
+        # pass over the whole training set.
+        assert run["selections_per_epoch"] == [0, 1, 1]
+        assert 0 < run["selection_forward_s"] <= run["selection_s"]
+    assert "| craig |" in capsys.readouterr().out
