@@ -1005,8 +1005,11 @@ class _StepBudgetProgressBar(ProgressBar):
     """skorch's ProgressBar, with the training total of CREST's step budget."""
 
     def _get_batches_per_epoch_phase(self, net, dataset, training):
-        if training and dataset is not None and net.schedule_ is not None:
-            return net.schedule_.steps_for(get_len(dataset))
+        # The instance is the user's (skorch does not copy callbacks), so it
+        # may later serve a plain skorch net: only a schedule changes the total.
+        schedule = getattr(net, "schedule_", None)
+        if training and dataset is not None and schedule is not None:
+            return schedule.steps_for(get_len(dataset))
         return super()._get_batches_per_epoch_phase(net, dataset, training)
 
 
