@@ -927,8 +927,10 @@ class _CrestEpochIterator:
     every epoch whose examples are known when it starts: the first epoch,
     ``"random"``, ``"full"``, ``"craig"`` and ``"gradmatch"``. ``"per_step"``
     and ``"crest"`` choose each step's examples with the model of that step,
-    so a loader could not prefetch them; their steps read the items in the
-    main process (with the same collation).
+    so a loader could not prefetch them: their batches, like the selection's
+    own passes, are read by ``iterator_train__num_workers`` threads of this
+    process (in the calling thread without workers), with the same
+    collation.
     """
 
     def __init__(self, net, dataset):
@@ -938,9 +940,9 @@ class _CrestEpochIterator:
                          if name not in _SCHEDULE_OWNED_LOADER_PARAMS}
         self.data = IndexedData(dataset, net.encode_labels,
                                 getattr(net, "_known_labels", None),
-                                collate_fn=loader_params.get("collate_fn"))
+                                collate_fn=loader_params.get("collate_fn"),
+                                num_workers=loader_params.get("num_workers", 0))
         self.loader_params = loader_params
-        self.step_by_step_warned = False
         if self.data.X is not None and (loader_params
                                         or net.iterator_train is not DataLoader):
             warnings.warn(
@@ -957,20 +959,7 @@ class _CrestEpochIterator:
     def _planned_batches(self, batches):
         """The epoch's batches through ``iterator_train``, for a Dataset in an
         epoch whose examples are known up front; None otherwise."""
-        schedule = self.net.schedule_
-        if self.data.X is not None:
-            return None
-        if not schedule.epoch_is_planned():
-            if (self.loader_params.get("num_workers", 0) > 0
-                    and not self.step_by_step_warned):
-                self.step_by_step_warned = True
-                warnings.warn(
-                    f"selection={schedule.config['selection']!r} chooses each "
-                    "step's examples with the model of that step, so a "
-                    "DataLoader cannot prefetch them: after the first epoch "
-                    "its training batches are read in the main process, and "
-                    "iterator_train__num_workers serves only the epochs whose "
-                    "examples are known up front.", UserWarning, stacklevel=3)
+        if self.data.X is not None or not self.net.schedule_.epoch_is_planned():
             return None
         plan = list(batches)  # runs the epoch's selection, if any, now
         loader = self.net.iterator_train(

@@ -9,6 +9,7 @@ the DataLoader's collation.
 
 import hashlib
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -56,6 +57,9 @@ class IndexedData:
         Collates a user Dataset's items into a batch (torch's
         ``default_collate`` unless ``iterator_train__collate_fn`` says
         otherwise).
+    num_workers : int, default=0
+        Threads that read a user Dataset's items for :meth:`batch`
+        (``iterator_train__num_workers``); 0 reads them in the calling thread.
 
     Attributes
     ----------
@@ -63,11 +67,20 @@ class IndexedData:
         The label of each position.
     """
 
-    def __init__(self, dataset, encode, known_labels=None, collate_fn=None):
+    def __init__(self, dataset, encode, known_labels=None, collate_fn=None,
+                 num_workers=0):
         tensors = _in_memory_tensors(dataset)
         self.dataset = dataset
         self.collate_fn = collate_fn or default_collate
         self._fingerprint = None
+        self._reader = None
+        if tensors is None and num_workers > 0:
+            # Items chosen step by step cannot be prefetched by a DataLoader;
+            # threads read (and transform) a batch's items concurrently, as
+            # far as decoding and transforms release the GIL.
+            self._reader = ThreadPoolExecutor(max_workers=int(num_workers),
+                                              thread_name_prefix="crest-reader")
+            weakref.finalize(self, self._reader.shutdown, wait=False)
         if tensors is not None:
             self.X, y, self.rows = tensors
             if y is None:
@@ -109,7 +122,11 @@ class IndexedData:
         if self.X is not None:
             rows = torch.as_tensor(self.rows[positions])
             return self.X[rows], self.y[rows]
-        items = [self.dataset[int(i)] for i in positions]
+        if self._reader is not None and len(positions) > 1:
+            items = list(self._reader.map(self.dataset.__getitem__,
+                                          [int(i) for i in positions]))
+        else:
+            items = [self.dataset[int(i)] for i in positions]
         return tuple(self.collate_fn(items))
 
 

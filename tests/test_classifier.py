@@ -1336,19 +1336,42 @@ def test_dataset_batches_go_through_iterator_train_when_known_up_front(
     steps = net.schedule_.steps_per_epoch()
     # The planned epochs (the first, and every epoch of random and craig)
     # are served by iterator_train; per_step and crest read their chosen
-    # items in the main process, with the same collate_fn.
+    # items in this process, with the same collate_fn.
     assert RecordingLoader.served == loader_epochs * steps
     assert sum(n == 32 for n in collated) >= 3 * steps
 
 
-def test_dataloader_workers_serve_the_planned_epochs(digits600):
+class ThreadRecordingDataset(torch.utils.data.Dataset):
+    """Records which threads read its items."""
+
+    def __init__(self, X, y):
+        self.X, self.y = torch.from_numpy(X), torch.from_numpy(y)
+        self.threads = set()
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        import threading
+        self.threads.add(threading.current_thread().name)
+        return self.X[i], self.y[i]
+
+
+def test_num_workers_serve_every_epoch(digits600):
     X, y = digits600
     net = make_net(selection="random", module__n_features=64, max_epochs=2,
                    iterator_train__num_workers=1).fit(_digits_dataset(X, y))
     assert net.history[:, "n_steps"] == [net.schedule_.steps_per_epoch()] * 2
-    with pytest.warns(UserWarning, match="main process"):
-        make_net(selection="per_step", module__n_features=64, max_epochs=2,
-                 iterator_train__num_workers=1).fit(_digits_dataset(X, y))
+    # Step-chosen batches (and the selection's passes) are read by
+    # num_workers threads, and give the same model as reading in-thread.
+    data = ThreadRecordingDataset(X, y)
+    threaded = make_net(selection="per_step", module__n_features=64, max_epochs=2,
+                        iterator_train__num_workers=2).fit(data)
+    assert any(name.startswith("crest-reader") for name in data.threads)
+    plain = make_net(selection="per_step", module__n_features=64,
+                     max_epochs=2).fit(_digits_dataset(X, y))
+    np.testing.assert_array_equal(threaded.predict_proba(data),
+                                  plain.predict_proba(_digits_dataset(X, y)))
 
 
 def test_input_the_module_cannot_take_gets_an_error_naming_the_parameter(digits600):
