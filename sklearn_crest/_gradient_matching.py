@@ -179,7 +179,9 @@ def gradient_matching_subset(class_gradients, labels, budget, *,
     rng = check_random_state(random_state)
     labels = np.asarray(labels)
     classes, encoded = np.unique(labels, return_inverse=True)
-    members = [np.flatnonzero(encoded == c) for c in range(len(classes))]
+    # One sort, not a scan of all labels per class.
+    order = np.argsort(encoded, kind="stable")
+    members = np.split(order, np.cumsum(np.bincount(encoded))[:-1])
     quotas = allocate_budget([m.size for m in members], budget, class_balance,
                              every_class=True)
     indices, weights = [], []
