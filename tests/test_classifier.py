@@ -594,6 +594,9 @@ def test_bad_input_raises_clear_errors(digits600, case):
     ("random_subset_size", 0.0), ("check_thresh_factor", -1.0),
     ("num_minibatch_coreset", 0), ("drop_learned", "yes"),
     ("min_train_frac", 0.0), ("selection_metric", "manhattan"),
+    ("region_coresets", "shuffle"), ("proxy_reuse_steps", -1),
+    ("class_balance", "equal"), ("selection_interval", 0),
+    ("gradmatch_regularization", -0.5), ("predict_padding", "yes"),
 ])
 def test_bad_hyperparameters_raise_invalid_parameter_error(digits600, param, value):
     X, y = digits600

@@ -216,3 +216,16 @@ def test_drop_learned_removes_learned_examples_from_the_pool(digits600, selectio
     assert pool[0] == 600 and min(pool) < 600 and min(pool) >= 300
     # The subset is chosen from the pool; its budget stays train_frac * n.
     assert net.history[-1, "coreset_size"] == math.ceil(0.2 * 600)
+
+
+def test_gradmatch_regularization_reaches_the_pursuit(digits600):
+    X, y = digits600
+    subsets = {}
+    for lam in (0.0, 1e6):
+        net = make_net("gradmatch", max_epochs=2, gradmatch_regularization=lam)
+        subsets[lam] = _reselect(net.fit(X, y), X, y)
+    # A huge ridge makes every refit negligible, so the pursuit keeps picking
+    # the examples most correlated with the class sum: other picks, and
+    # weights that no longer vary as the unregularised fit's do.
+    assert not np.array_equal(np.sort(subsets[0.0][0]), np.sort(subsets[1e6][0]))
+    assert float(subsets[1e6][1].std()) != pytest.approx(float(subsets[0.0][1].std()))
