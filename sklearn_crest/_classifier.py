@@ -823,15 +823,15 @@ default="per_step"
         if not getattr(self, "_output_convention_checked", False):
             # Once per module and criterion: a structural mismatch shows on the
             # first batch, and the training step should not pay for it again.
+            if not hasattr(self, "criterion_"):
+                raise AttributeError(
+                    f"{type(self).__name__} has no criterion_: the selection and the "
+                    "training steps score examples with per_example_loss, which uses "
+                    "criterion_. A net that registers its criteria under other names "
+                    "(initialize_criterion) must override per_example_loss(y_pred, "
+                    "y_true) to return one loss per example from them.")
             self._output_convention_checked = _check_output_convention(
                 y_pred, self.criterion_, len(self.classes_))
-        if not hasattr(self, "criterion_"):
-            raise AttributeError(
-                f"{type(self).__name__} has no criterion_: the selection and the "
-                "training steps score examples with per_example_loss, which uses "
-                "criterion_. A net that registers its criteria under other names "
-                "(initialize_criterion) must override per_example_loss(y_pred, "
-                "y_true) to return one loss per example from them.")
         if isinstance(self.criterion_, torch.nn.NLLLoss):
             y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
         losses = self.criterion_(y_pred, y_true)

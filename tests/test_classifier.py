@@ -1564,3 +1564,19 @@ def test_a_trimmed_model_refuses_training_as_skorch_does(digits600, call):
     with pytest.raises(SkorchTrainingImpossibleError):
         getattr(net, "partial_fit" if call == "partial_fit" else "fit")(X, y)
     assert net.predict(X).shape == (len(y),)
+
+
+class TwoCriteria(CrestClassifier):
+    """Registers its criterion under another name, as skorch allows."""
+
+    def initialize_criterion(self):
+        self.main_criterion_ = torch.nn.CrossEntropyLoss(reduction="none")
+        return self
+
+
+def test_a_criterion_under_another_name_points_to_per_example_loss(digits600):
+    X, y = digits600
+    net = TwoCriteria(MLP, train_frac=0.3, batch_size=32, max_epochs=1,
+                      train_split=None, verbose=0)
+    with pytest.raises(AttributeError, match="override per_example_loss"):
+        net.fit(X, y)
