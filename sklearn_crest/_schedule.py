@@ -87,9 +87,10 @@ from ._proxies import OutputLayerInputs, find_output_layer, softmax_minus_onehot
 # of an evaluation pass within what training itself needs on a GPU.
 _EVAL_BATCHES_PER_CHUNK = 2
 
-# Kernel blocks of CRAIG's whole-pool selection. Fashion-MNIST classes (5,000
-# examples, 500 picks each) solved in one 5,000-point block took 0.95 s per
-# class; in 2,048-point blocks (16 MiB) 0.35 s, for 99.98% of the objective.
+# Kernel blocks of CRAIG's whole-pool selection. A class of 5,000 proxy-like
+# points (a Fashion-MNIST class's size) with 500 picks took 1.07 s in one
+# block and 0.38 s in 2,048-point blocks (16 MiB), for 99.98% of the
+# objective (benchmarks/pool_block_size.py).
 _POOL_SELECTION_KERNEL_BYTES = 16 * 2**20
 
 
