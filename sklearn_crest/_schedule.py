@@ -194,7 +194,19 @@ class CrestSchedule:
         state = self.__dict__.copy()
         state.update(self._empty_region(), labels=None, _class_members=None,
                      _quota_cache=None)
+        # The torch generator travels as its state in a numpy array: skorch
+        # unpickles the schedule (a CUDA-dependent attribute) with its tensors
+        # mapped to the training device, and a CPU generator refuses a state
+        # tensor on CUDA ("RNG state must be a torch.ByteTensor").
+        state["torch_generator"] = self.torch_generator.get_state().numpy()
         return state
+
+    def __setstate__(self, state):
+        generator_state = state.pop("torch_generator")
+        self.__dict__.update(state)
+        self.torch_generator = torch.Generator()
+        self.torch_generator.set_state(
+            torch.from_numpy(np.array(generator_state, dtype=np.uint8)))
 
     def reset_region(self):
         """Forget the coresets and the quadratic model (the module was rebuilt,

@@ -1186,6 +1186,32 @@ def test_a_pickled_model_carries_no_training_data(digits600, selection):
     np.testing.assert_array_equal(pickle.loads(trimmed).predict(X), net.predict(X))
 
 
+@pytest.mark.parametrize("selection", ["crest", "per_step", "random", "full",
+                                       "craig", "gradmatch"])
+def test_a_pickle_unpickles_when_skorch_maps_tensors_to_another_device(
+        digits600, selection, monkeypatch):
+    # A model trained on CUDA is unpickled with its CUDA-dependent attributes
+    # (the schedule among them) mapped to the CUDA device. The schedule's
+    # CPU torch.Generator used to travel as a state tensor, which was mapped
+    # too and then refused ("RNG state must be a torch.ByteTensor"). Mapping
+    # to the "meta" device reproduces that on a machine without CUDA.
+    import skorch.net
+
+    X, y = digits600
+    net = make_net(selection=selection, max_epochs=2).fit(X, y)
+    blob = pickle.dumps(net)
+    monkeypatch.setattr(skorch.net, "get_map_location",
+                        lambda *args, **kwargs: torch.device("meta"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skorch: device "meta" instead of "cpu"
+        restored = pickle.loads(blob)
+    assert restored.schedule_.torch_generator.device.type == "cpu"
+    # The generator's stream goes on where the pickled one stood.
+    torch.testing.assert_close(
+        torch.rand(4, generator=restored.schedule_.torch_generator),
+        torch.rand(4, generator=net.schedule_.torch_generator), rtol=0, atol=0)
+
+
 class TemperatureMLP(torch.nn.Module):
     """A forward that needs a fit parameter."""
 
