@@ -64,7 +64,6 @@ probe (the curvature itself is a running average over the fit's probes).
 """
 
 import collections
-import collections.abc
 import contextlib
 import math
 import numbers
@@ -75,10 +74,14 @@ import numpy as np
 import torch
 from sklearn.utils.random import sample_without_replacement
 
+from ._class_streams import ClassStreams
 from ._curvature import QuadraticLossModel
 from ._facility_location import allocate_budget, select_in_ground_sets
 from ._gradient_matching import gradient_matching_subset
 from ._proxies import OutputLayerInputs, find_output_layer, softmax_minus_onehot
+from ._selection_pass import prediction as _prediction
+from ._selection_pass import selection_outputs
+from ._selection_pass import take_rows as _take_rows
 
 # Examples per forward pass of the feature and check passes, in training
 # batches. Larger chunks amortise per-call overhead until the activations spill
@@ -122,6 +125,7 @@ class CrestSchedule:
         self.data_fingerprint = None
         self.pool = None
         self._class_members = None
+        self._class_streams = None
         self._quota_cache = None
         self.served = 0
         self.check_batch = None
@@ -193,7 +197,7 @@ class CrestSchedule:
         pool and the loss history carry over)."""
         state = self.__dict__.copy()
         state.update(self._empty_region(), labels=None, _class_members=None,
-                     _quota_cache=None)
+                     _class_streams=None, _quota_cache=None)
         # The torch generator travels as its state in a numpy array: skorch
         # unpickles the schedule (a CUDA-dependent attribute) with its tensors
         # mapped to the training device, and a CPU generator refuses a state
@@ -227,6 +231,7 @@ class CrestSchedule:
             self.loss_watch = None
             self.reset_region()
             self._class_members = None
+            self._class_streams = None
             self._quota_cache = None
         if self.labels is None or self.labels is not data.labels:
             # The same data again has the same labels (the fingerprint says
@@ -433,12 +438,23 @@ class CrestSchedule:
         return np.minimum(pool_counts, quota)
 
     def _draw_random_subsets(self, n_subsets, members=None):
-        """Random subsets with the class quotas, independent of each other: of
-        the pool, or of ``members`` (one position array per class) when given."""
+        """Random subsets with the class quotas: of the pool, drawn in order
+        from its per-class shuffled streams (consecutive subsets are disjoint
+        until a class is used up), or of ``members`` (one position array per
+        class, a region's), each drawn independently."""
         _, quotas = self._class_quotas()
         if members is None:
-            members = self._pool_members()
+            streams = self._pool_streams()
+            return [streams.draw(quotas) for _ in range(n_subsets)]
         return [_draw_per_class(self.rng, members, quotas) for _ in range(n_subsets)]
+
+    def _pool_streams(self):
+        """Shuffled per-class streams of the pool, from which random subsets
+        are drawn in order (``_class_streams.py``); rebuilt when the pool
+        changes."""
+        if self._class_streams is None:
+            self._class_streams = ClassStreams(self._pool_members(), self.rng)
+        return self._class_streams
 
     def _pool_members(self):
         """The pool's positions of each class; built in one pass when the pool
@@ -564,11 +580,16 @@ class CrestSchedule:
         kept["age"] = kept["age"] + 1
         self.region = kept
 
-    def _evaluate(self, net, data, positions):
+    def _evaluate(self, net, data, positions, precision=None):
         """Probabilities and losses of the examples at ``positions`` (one
         eval-mode pass), counted and timed for the history."""
         start = time.perf_counter()
-        outputs = _eval_outputs(net, data, positions, self._eval_chunk())
+        chunk = self._eval_chunk()
+        batches = (data.batch(positions[i:i + chunk])
+                   for i in range(0, len(positions), chunk))
+        probabilities, losses = selection_outputs(
+            net, batches, precision or self.config["selection_precision"])
+        outputs = probabilities.cpu(), losses
         self.epoch_stats["n_forward_examples"] += int(len(positions))
         self.epoch_stats["selection_forward_s"] += time.perf_counter() - start
         return outputs
@@ -587,8 +608,14 @@ class CrestSchedule:
         gradmatch = self.config["selection"] == "gradmatch"
         layer = find_output_layer(net.module_, self.n_classes) if gradmatch else None
         recorder = OutputLayerInputs(layer) if layer is not None else None
+        # The whole-pool pass runs once per epoch, and GradMatch's pursuit
+        # fits weights to these gradients: "auto" keeps it in float32 (in
+        # bfloat16 its per-class gradient error rose above random subsets' on
+        # digits). Only an explicit "bfloat16" applies here.
+        precision = self.config["selection_precision"]
+        precision = "float32" if precision == "auto" else precision
         with recorder if recorder is not None else contextlib.nullcontext():
-            probabilities, losses = self._evaluate(net, data, pool)
+            probabilities, losses = self._evaluate(net, data, pool, precision)
         labels = self.labels[pool]
         proxies = softmax_minus_onehot(probabilities, labels)
         losses = losses.cpu().numpy()
@@ -815,18 +842,13 @@ class CrestSchedule:
         if candidates.size:
             self.pool = np.delete(self.pool, candidates)
             self._class_members = None
+            self._class_streams = None
             self._quota_cache = None
             if self.region is not None:
                 # Dropped examples leave the region's proxy pool (and the
                 # per-step candidates) too.
                 kept = np.isin(self.region["positions"], self.pool)
                 self.region = {key: value[kept] for key, value in self.region.items()}
-
-
-def _prediction(output):
-    """The module's prediction: the first element of a tuple output, as
-    skorch's ``predict_proba`` takes it."""
-    return output[0] if isinstance(output, (tuple, list)) else output
 
 
 def _craig_subset(proxies, labels, budget, n_classes, config, rng):
@@ -890,41 +912,12 @@ def _draw_per_class(rng, members, quotas):
     return parts
 
 
-def _take_rows(X, rows):
-    """Rows of a batch input: a tensor, or a dict of tensors (a Dataset whose
-    items are dicts, for a module with several inputs)."""
-    if isinstance(X, collections.abc.Mapping):
-        return {key: value[rows] for key, value in X.items()}
-    return X[rows]
-
-
 def _mean_or_nan(values):
     return float(np.mean(values)) if values else float("nan")
 
 
 def _parameters(net):
     return [p for p in net.module_.parameters() if p.requires_grad]
-
-
-def _eval_outputs(net, data, positions, chunk):
-    """Probabilities and per-example losses at ``positions``, in eval mode,
-    ``chunk`` examples per forward pass."""
-    module = net.module_
-    was_training = module.training
-    net._set_training(False)
-    nonlinearity = net._get_predict_nonlinearity()
-    probabilities, losses = [], []
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(positions), chunk):
-                X, y = data.batch(positions[start:start + chunk])
-                output = _prediction(net.forward_unpadded(X))
-                y = y.to(output.device)
-                losses.append(net.per_example_loss(output, y).float())
-                probabilities.append(nonlinearity(output).float())
-    finally:
-        net._set_training(was_training)
-    return torch.cat(probabilities).cpu(), torch.cat(losses)
 
 
 def _eval_losses(net, data, positions, chunk):

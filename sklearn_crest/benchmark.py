@@ -80,6 +80,7 @@ PASSTHROUGH = {
     "drop_thresh": float, "min_train_frac": float, "check_sample_size": int,
     "region_coresets": str, "proxy_reuse_steps": int, "class_balance": str,
     "selection_interval": int, "gradmatch_regularization": float,
+    "selection_precision": str,
 }
 DATASET_DEFAULTS = {
     # epochs, batch size, learning rate (constant schedule, paper schedule)
