@@ -67,7 +67,9 @@ EQUAL_TIME = {"random_at_crest_time": "crest", "random_at_per_step_time": "per_s
 
 
 def _subset_size(text):
-    """``random_subset_size``: an int is a count, a float a fraction."""
+    """``random_subset_size``: "auto", an int (a count) or a float (a fraction)."""
+    if text == "auto":
+        return text
     value = float(text)
     return int(value) if value.is_integer() and value >= 1 and "." not in text else value
 
@@ -80,7 +82,7 @@ PASSTHROUGH = {
     "drop_thresh": float, "min_train_frac": float, "check_sample_size": int,
     "region_coresets": str, "proxy_reuse_steps": int, "class_balance": str,
     "selection_interval": int, "gradmatch_regularization": float,
-    "selection_precision": str,
+    "selection_precision": str, "check_loss": str,
 }
 DATASET_DEFAULTS = {
     # epochs, batch size, learning rate (constant schedule, paper schedule)

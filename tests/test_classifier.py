@@ -156,6 +156,62 @@ def test_reselections_rise_as_check_thresh_factor_falls(digits600):
     assert sum(selections[0.0]) == sum(checks[0.0]) + 1
 
 
+def test_training_loss_checks_run_no_forward_pass(digits600):
+    X, y = digits600
+    forward, selections = {}, {}
+    for check_loss in ("sample", "training"):
+        net = make_net(check_loss=check_loss, check_thresh_factor=1e9,
+                       num_minibatch_coreset=2, max_epochs=4).fit(X, y)
+        forward[check_loss] = sum(net.history[:, "n_forward_examples"])
+        selections[check_loss] = net.history[:, "n_selections"]
+        schedule = net.schedule_
+    assert selections["training"] == selections["sample"] == [0, 1, 0, 0]
+    # One region: its two random subsets and the quadratic model's fit on
+    # the check sample are all the forward passes; checks add none.
+    assert forward["training"] == (len(schedule.region["positions"])
+                                   + len(schedule.check_sample))
+    assert forward["sample"] > 2 * forward["training"]
+    # Every step but the region's first reported a loss change, and every
+    # check (before each step) but the first read one: the last report waits
+    # for the next fit's first check.
+    assert len(schedule.check_log) == 3 * math.ceil(0.3 * len(y) / 32) - 2
+    assert len(schedule.observations) == 1
+
+
+def test_training_loss_checks_reselect_as_the_threshold_falls(digits600):
+    X, y = digits600
+    totals = {}
+    for factor in (1e9, 1e-3, 0.0):
+        net = make_net(check_loss="training", check_thresh_factor=factor,
+                       max_epochs=5).fit(X, y)
+        totals[factor] = sum(net.history[:, "n_selections"])
+        checks = sum(net.history[:, "n_checks"])
+    assert totals[1e9] == 1
+    assert totals[1e9] < totals[1e-3] < totals[0.0]
+    # A zero tolerance fails every check that had a report.
+    assert totals[0.0] == checks + 1
+
+
+def test_a_training_loss_report_is_the_weighted_change_since_measured(digits600):
+    X, y = digits600
+    net = make_net(check_loss="training", check_thresh_factor=1e9,
+                   max_epochs=2).fit(X, y)
+    schedule = net.schedule_
+    schedule.observations = []
+    schedule.pending_observation = {
+        "mask": torch.tensor([True, False, True]),
+        "weights": torch.tensor([1.0, 3.0]),
+        "losses": np.array([1.0, 2.0]), "predicted": np.array([0.5, 0.7])}
+    schedule.observe_training_losses(torch.tensor([0.5, 9.0, 1.0]), net)
+    ((observed, predicted, now),) = schedule.observations
+    assert now == pytest.approx((0.5 + 3 * 1.0) / 4)
+    assert observed == pytest.approx(now - (1.0 + 3 * 2.0) / 4)
+    from sklearn_crest._schedule import _parameters
+    model_now = schedule.quadratic_model.predict(_parameters(net))
+    assert predicted == pytest.approx(model_now - (0.5 + 3 * 0.7) / 4)
+    assert schedule.pending_observation is None  # read once
+
+
 def test_random_and_full_never_select(digits600):
     X, y = digits600
     for selection in ("random", "full"):
@@ -597,6 +653,7 @@ def test_bad_input_raises_clear_errors(digits600, case):
     ("region_coresets", "shuffle"), ("proxy_reuse_steps", -1),
     ("class_balance", "equal"), ("selection_interval", 0),
     ("gradmatch_regularization", -0.5), ("predict_padding", "yes"),
+    ("selection_precision", "float16"), ("check_loss", "eval"),
 ])
 def test_bad_hyperparameters_raise_invalid_parameter_error(digits600, param, value):
     X, y = digits600

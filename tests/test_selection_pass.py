@@ -1,0 +1,138 @@
+"""The selection's forward pass: precision, channels-last kernels, skorch's forward."""
+
+import pytest
+import torch
+from conftest import MLP
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sklearn_crest import CrestClassifier
+from sklearn_crest import _selection_pass
+from sklearn_crest._selection_pass import autocast_dtype, selection_outputs
+
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
+
+class TinyCNN(torch.nn.Module):
+    """8 x 8 digits through a convolution, pooling and a linear layer; the
+    forward takes an optional ``temperature`` fit parameter."""
+
+    def __init__(self, n_classes):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+        self.output = torch.nn.Linear(4 * 4 * 4, n_classes)
+
+    def forward(self, X, temperature=1.0):
+        images = X.reshape(-1, 1, 8, 8)
+        hidden = torch.max_pool2d(torch.relu(self.conv(images)), 2)
+        return self.output(hidden.flatten(1)) / temperature
+
+
+def _fitted(module, digits600, **params):
+    X, y = digits600
+    settings = dict(selection="per_step", train_frac=0.3, random_subset_size=0.2,
+                    batch_size=32, lr=0.1, max_epochs=2, train_split=None, verbose=0,
+                    random_state=0)
+    settings.update(params)
+    return CrestClassifier(module, **settings).fit(X, y)
+
+
+def _batch(digits600, rows=200):
+    X, y = digits600
+    return torch.from_numpy(X[:rows]), torch.from_numpy(y[:rows])
+
+
+def test_precision_resolves_to_an_autocast_dtype(monkeypatch):
+    assert autocast_dtype("float32", "cpu") is None
+    assert autocast_dtype("bfloat16", "cpu") is torch.bfloat16
+    monkeypatch.setattr(_selection_pass, "native_bfloat16", lambda device: True)
+    assert autocast_dtype("auto", "cpu") is torch.bfloat16
+    monkeypatch.setattr(_selection_pass, "native_bfloat16", lambda device: False)
+    assert autocast_dtype("auto", "cpu") is None
+    # Devices without autocast support run float32.
+    assert autocast_dtype("bfloat16", "meta") is None
+
+
+def test_channels_last_pass_matches_the_module_and_leaves_it_untouched(digits600):
+    net = _fitted(TinyCNN, digits600)
+    weight = net.module_.conv.weight
+    before, strides = weight.detach().clone(), weight.stride()
+    X, y = _batch(digits600)
+    net.module_.train()
+    probabilities, losses = selection_outputs(net, [(X, y)], "float32")
+    with torch.no_grad():
+        logits = net.module_.eval()(X)
+    net.module_.train()
+    torch.testing.assert_close(probabilities, torch.softmax(logits, 1),
+                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        losses, torch.nn.functional.cross_entropy(logits, y, reduction="none"),
+        rtol=1e-4, atol=1e-5)
+    # The module keeps its layout, values and training mode.
+    assert weight.stride() == strides
+    assert torch.equal(weight.detach(), before)
+    assert net.module_.training
+
+
+def test_bfloat16_pass_returns_float32_close_to_the_float32_pass(digits600):
+    net = _fitted(TinyCNN, digits600)
+    batch = _batch(digits600)
+    exact, exact_losses = selection_outputs(net, [batch], "float32")
+    reduced, reduced_losses = selection_outputs(net, [batch], "bfloat16")
+    assert reduced.dtype == reduced_losses.dtype == torch.float32
+    assert not torch.equal(reduced, exact)  # it did run in bfloat16
+    torch.testing.assert_close(reduced, exact, rtol=0, atol=0.05)
+    torch.testing.assert_close(reduced_losses, exact_losses, rtol=0.05, atol=0.05)
+
+
+def test_the_pass_gets_the_fit_parameters_of_the_training_steps(digits600):
+    X, y = digits600
+    net = _fitted(TinyCNN, digits600)
+    batch = _batch(digits600)
+    net._forward_params = {"temperature": 4.0}
+    try:
+        hot, _ = selection_outputs(net, [batch], "float32")
+    finally:
+        net._forward_params = {}
+    cold, _ = selection_outputs(net, [batch], "float32")
+    # A higher temperature flattens the probabilities.
+    assert hot.max(1).values.mean() < cold.max(1).values.mean()
+    # And a fit with the parameter trains and selects with it.
+    fitted = CrestClassifier(TinyCNN, selection="per_step", train_frac=0.3,
+                             random_subset_size=0.2, batch_size=32, max_epochs=2,
+                             train_split=None, verbose=0, random_state=0)
+    fitted.fit(X, y, temperature=2.0)
+    assert fitted.history[-1, "n_selections"] > 0
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_every_precision_trains_a_cnn(digits600, precision):
+    X, y = digits600
+    net = _fitted(TinyCNN, digits600, selection_precision=precision, max_epochs=6,
+                  lr=0.3)
+    assert net.history[-1, "n_selections"] > 0
+    assert net.score(X, y) > 0.5
+
+
+def test_auto_keeps_craig_and_gradmatch_in_float32(digits600, monkeypatch):
+    seen = []
+    original = _selection_pass.selection_outputs
+
+    def recording(net, batches, precision):
+        seen.append(precision)
+        return original(net, batches, precision)
+    monkeypatch.setattr("sklearn_crest._schedule.selection_outputs", recording)
+    for selection in ("craig", "gradmatch"):
+        _fitted(MLP, digits600, selection=selection)
+    _fitted(MLP, digits600, selection="per_step")
+    assert seen[:2] == ["float32", "float32"]
+    assert set(seen[2:]) == {"auto"}
+    seen.clear()
+    _fitted(MLP, digits600, selection="craig", selection_precision="bfloat16")
+    assert seen == ["bfloat16"]
+
+
+def test_an_unknown_precision_is_refused(digits600):
+    X, y = digits600
+    with pytest.raises(InvalidParameterError, match="selection_precision"):
+        CrestClassifier(MLP, selection_precision="float16", train_split=None,
+                        verbose=0).fit(X, y)
