@@ -41,6 +41,7 @@ from ._data import (
     SlicingIterator,
     _dataset_labels,
     _in_memory_tensors,
+    data_device,
 )
 from ._schedule import CrestSchedule
 
@@ -70,7 +71,7 @@ CREST_PARAMS = {
     "selection_interval": 1,
     "gradmatch_regularization": 0.5,
     "selection_precision": "auto",
-    "check_loss": "sample",
+    "check_loss": "training",
 }
 
 
@@ -142,9 +143,12 @@ class CrestClassifier(NeuralNetClassifier):
 default="per_step"
         See above. ``num_minibatch_coreset``, ``check_interval``,
         ``check_thresh_factor``, ``interval_mul``, ``batch_num_mul``,
-        ``check_sample_size`` and ``region_coresets`` act on ``"crest"`` only;
+        ``check_sample_size``, ``check_loss`` and ``region_coresets`` act on
+        ``"crest"`` only;
         ``proxy_reuse_steps`` on ``"per_step"`` only; ``random_subset_size``
-        on ``"crest"`` and ``"per_step"``; ``selection_interval`` on
+        and ``selection_precision`` on ``"crest"`` and ``"per_step"`` (the
+        latter also on the baselines when set explicitly);
+        ``selection_interval`` on
         ``"craig"`` and ``"gradmatch"``; ``gradmatch_regularization`` on
         ``"gradmatch"``.
     train_frac : float in (0, 1], default=0.1
@@ -194,22 +198,26 @@ default="per_step"
         The pool never shrinks below this fraction of the training set.
     selection_metric : {"euclidean", "cosine"}, default="euclidean"
         Similarity of gradient proxies for facility location.
-    check_loss : {"sample", "training"}, default="sample"
-        For ``"crest"``: what a check measures. ``"sample"``: an eval-mode
-        forward pass over the fixed check sample (``check_sample_size``
-        examples), whose loss the quadratic model was fitted to.
-        ``"training"``: no forward pass at all; each training step on a
-        coreset served from the region's pool reports the weighted change of
-        its examples' losses since they were measured (the step computes
-        those losses anyway), and a check compares the mean of these changes
-        since the last check with the change the quadratic model predicts.
-        Steps that train on a coreset built at the same step have nothing to
-        report; a check without reports passes. With dropout or batch
-        normalisation the training-mode losses differ from the eval-mode
-        losses measured at selection, which makes checks fail sooner.
+    check_loss : {"training", "sample"}, default="training"
+        For ``"crest"``: what a check measures. ``"training"``: no forward
+        pass at all; each training step on a coreset served from the
+        region's pool reports the weighted change of its examples' losses
+        since they were measured (the step computes those losses anyway),
+        and a check compares the mean of these changes since the last check
+        with the change the quadratic model predicts. Steps that train on a
+        coreset built at the same step have nothing to report; a check
+        without reports passes. With dropout or batch normalisation the
+        training-mode losses differ from the eval-mode losses measured at
+        selection, which makes checks fail sooner. ``"sample"``: an
+        eval-mode forward pass over the fixed check sample
+        (``check_sample_size`` examples), whose loss the quadratic model was
+        fitted to. On the Fashion-MNIST CNN (3 seeds) ``"training"`` gained
+        +0.66 points over random batches against ``"sample"``'s +0.57, with
+        7.6% of the steps re-selecting instead of 16.8%, in half the time.
     check_sample_size : int, default=512
         Examples of the random subsets (a fixed sample per selection) on which
-        each check measures the loss. The authors' check measures all the
+        the quadratic model is fitted, and on which each check measures the
+        loss with ``check_loss="sample"``. The authors' check measures all the
         random subsets at each check, which dominated the fit time of a
         prototype. Smaller samples are cheaper but noisier: on Fashion-MNIST
         (MLP), 512 examples took the same re-selection decision as the
@@ -270,6 +278,13 @@ default="per_step"
         subset at every step. On Fashion-MNIST, 4 cut the examples evaluated
         per step about threefold but lost most of the accuracy gained over
         random batches.
+    data_on_device : "auto" or bool, default="auto"
+        Keep array or tensor training data on the training ``device`` for
+        the fit: moved once, so that every batch and every random subset is
+        gathered there rather than copied from host memory at each step.
+        ``"auto"`` does so on a CUDA device when the data take at most half
+        of its free memory; ``False`` keeps them in host memory. No effect on
+        the CPU or for a torch ``Dataset`` (read through its loader).
     predict_padding : bool, default=True
         Pad a short evaluation batch (the last one of ``predict``, or a
         ``predict`` of a few rows) with zeros to the evaluation batch size
@@ -384,6 +399,7 @@ default="per_step"
         "gradmatch_regularization": [Interval(numbers.Real, 0, None, closed="left")],
         "selection_precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "check_loss": [StrOptions({"sample", "training"})],
+        "data_on_device": [StrOptions({"auto"}), "boolean"],
         "predict_padding": ["boolean"],
         "random_state": ["random_state"],
     }
@@ -415,7 +431,8 @@ default="per_step"
         selection_interval=1,
         gradmatch_regularization=0.5,
         selection_precision="auto",
-        check_loss="sample",
+        check_loss="training",
+        data_on_device="auto",
         predict_padding=True,
         random_state=None,
         **kwargs,
@@ -444,6 +461,7 @@ default="per_step"
         self.gradmatch_regularization = gradmatch_regularization
         self.selection_precision = selection_precision
         self.check_loss = check_loss
+        self.data_on_device = data_on_device
         self.predict_padding = predict_padding
         self.random_state = random_state
 
@@ -988,7 +1006,9 @@ class _CrestEpochIterator:
         self.data = IndexedData(dataset, net.encode_labels,
                                 getattr(net, "_known_labels", None),
                                 collate_fn=loader_params.get("collate_fn"),
-                                num_workers=loader_params.get("num_workers", 0))
+                                num_workers=loader_params.get("num_workers", 0),
+                                device=data_device(net.data_on_device, net.device,
+                                                   dataset))
         self.loader_params = loader_params
         if self.data.X is not None and (loader_params
                                         or net.iterator_train is not DataLoader):

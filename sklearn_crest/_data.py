@@ -17,6 +17,25 @@ from skorch.dataset import Dataset as SkorchDataset
 from torch.utils.data import Subset, default_collate
 
 
+def data_device(setting, device, dataset):
+    """Where :class:`IndexedData` should keep in-memory training tensors:
+    ``device`` when ``setting`` is True, or when it is ``"auto"``, the
+    device is a GPU and the tensors take at most half of its free memory;
+    None (where they are) otherwise."""
+    if setting is False or torch.device(device).type == "cpu":
+        return None
+    if setting is True:
+        return device
+    tensors = _in_memory_tensors(dataset)
+    if tensors is None or torch.device(device).type != "cuda":
+        return None
+    X, y, _ = tensors
+    size = X.element_size() * X.nelement() + (
+        y.element_size() * y.nelement() if isinstance(y, torch.Tensor) else 0)
+    free, _ = torch.cuda.mem_get_info(torch.device(device))
+    return device if size <= free // 2 else None
+
+
 def _unwrap(dataset):
     """The innermost dataset of nested ``Subset``s and the row indices into it."""
     rows = None
@@ -60,6 +79,10 @@ class IndexedData:
     num_workers : int, default=0
         Threads that read a user Dataset's items for :meth:`batch`
         (``iterator_train__num_workers``); 0 reads them in the calling thread.
+    device : str, torch.device or None, default=None
+        Where in-memory tensors are kept: moved there once, so that a batch
+        is gathered on that device instead of copied to it at every step.
+        None keeps them where they are. User Datasets are not moved.
 
     Attributes
     ----------
@@ -68,7 +91,7 @@ class IndexedData:
     """
 
     def __init__(self, dataset, encode, known_labels=None, collate_fn=None,
-                 num_workers=0):
+                 num_workers=0, device=None):
         tensors = _in_memory_tensors(dataset)
         self.dataset = dataset
         self.collate_fn = collate_fn or default_collate
@@ -88,6 +111,9 @@ class IndexedData:
             # Encoded once, for all rows of the base dataset.
             self.y = encode(y)
             self.labels = self.y[torch.as_tensor(self.rows)].numpy().astype(np.int64)
+            if device is not None:
+                self.X = self.X.to(device)
+                self.y = self.y.to(device)
         else:
             self.X = None
             self.labels = _dataset_labels(dataset, known_labels)
@@ -120,7 +146,7 @@ class IndexedData:
         """``(X, y)`` of the examples at ``positions`` (int array)."""
         positions = np.asarray(positions, dtype=np.int64)
         if self.X is not None:
-            rows = torch.as_tensor(self.rows[positions])
+            rows = torch.as_tensor(self.rows[positions]).to(self.X.device)
             return self.X[rows], self.y[rows]
         if self._reader is not None and len(positions) > 1:
             items = list(self._reader.map(self.dataset.__getitem__,

@@ -103,8 +103,9 @@ def test_table_without_full_leaves_comparisons_blank():
     table = benchmark.format_table(benchmark.summarize([run]))
     row = [line for line in table.splitlines() if line.startswith("| crest")][0]
     assert "nan" not in row
-    # vs random, relative error, speedup, speedup to accuracy: all blank.
-    assert row.count("| - ") == 4
+    # vs random, relative error, selection cost, speedup, speedup to
+    # accuracy: all blank.
+    assert row.count("| - ") == 5
 
 
 def test_paper_schedule_warms_up_then_decays_twice():
@@ -260,3 +261,48 @@ def test_the_command_runs_the_paper_baselines(tmp_path, capsys):
         assert run["selections_per_epoch"] == [0, 1, 1]
         assert 0 < run["selection_forward_s"] <= run["selection_s"]
     assert "| craig |" in capsys.readouterr().out
+
+
+def test_selection_cost_is_extra_time_per_selection_in_random_steps():
+    def run(method, seed, wall, steps, n_selections=0):
+        return {"method": method, "seed": seed, "test_acc": [0.8], "wall_s": [wall],
+                "steps": [steps], "examples_seen": [steps], "selection_s": 0.0,
+                "check_s": 0.0, "n_selections": n_selections,
+                "n_forward_examples": 10 * n_selections}
+    runs = [run("random", 0, 10.0, 100), run("random", 1, 20.0, 100),
+            # seed 0: 5 s beyond random's 10 s for 50 selections of 0.1 s
+            # steps = 1 step each; seed 1: 30 s beyond for 50 of 0.2 s = 3.
+            run("per_step", 0, 15.0, 100, 50), run("per_step", 1, 50.0, 100, 50),
+            run("crest", 0, 12.0, 100, 4), run("crest", 1, 24.0, 100, 4)]
+    summary = benchmark.summarize(runs)
+    assert summary["per_step"]["selection_cost_steps"] == pytest.approx(2.0)  # median
+    assert summary["crest"]["selection_cost_steps"] == pytest.approx(5.0)
+    assert math.isnan(summary["random"].get("selection_cost_steps", math.nan))
+    assert summary["per_step"]["forward_examples_per_step"] == pytest.approx(5.0)
+    assert summary["crest"]["of_per_step_time"] == pytest.approx((12 / 15 + 24 / 50) / 2)
+    assert summary["crest"]["of_per_step_forward"] == pytest.approx(40 / 500)
+    table = benchmark.format_table(summary)
+    assert "selection cost (steps)" in table
+    assert "forwarding 8% of its examples" in table
+
+
+def test_the_warm_up_fits_each_selection_once_untimed(tmp_path, monkeypatch):
+    calls = []
+    original = benchmark.run_one
+
+    def recording(method, seed, data, args, log, train_frac=None):
+        calls.append((method, args.epochs))
+        return original(method, seed, data, args, log, train_frac)
+    monkeypatch.setattr(benchmark, "run_one", recording)
+    common = ["--epochs", "3", "--seeds", "1", "--hidden", "16", "--quiet",
+              "--methods", "random,per_step,random_at_per_step_time"]
+    assert benchmark.main(common + ["--out", str(tmp_path / "a")]) == 0
+    # One 2-epoch warm-up per selection (random_at_* is random), then the runs.
+    assert calls[:2] == [("random", 2), ("per_step", 2)]
+    assert [c[0] for c in calls[2:]] == ["random", "per_step",
+                                         "random_at_per_step_time"]
+    calls.clear()
+    assert benchmark.main(common + ["--out", str(tmp_path / "b"), "--no-warm-up"]) == 0
+    assert len(calls) == 3
+    results = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert results["config"]["device"] == "cpu"

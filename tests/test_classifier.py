@@ -715,7 +715,7 @@ def test_failed_fit_keeps_feature_names(digits600):
 def test_history_records_per_epoch_figures(digits600):
     X, y = digits600
     steps = math.ceil(0.3 * len(y) / 32)
-    net = make_net(max_epochs=4, check_thresh_factor=1e9,
+    net = make_net(max_epochs=4, check_thresh_factor=1e9, check_loss="sample",
                    region_coresets="cycle").fit(X, y)
     for row in net.history:
         for key in HISTORY_KEYS:
@@ -881,7 +881,8 @@ def test_resampled_coresets_come_from_the_region_pool_without_forward_passes(
     net = WeightRecordingClassifier(
         MLP, selection="crest", train_frac=0.5, random_subset_size=0.2,
         batch_size=32, lr=0.1, max_epochs=2, train_split=None, verbose=0,
-        random_state=0, check_thresh_factor=1e9, num_minibatch_coreset=2)
+        random_state=0, check_thresh_factor=1e9, num_minibatch_coreset=2,
+        check_loss="sample")
     net.fit(X, y)
     served = _weights_served(net)
     schedule = net.schedule_
@@ -1267,6 +1268,19 @@ def test_a_pickle_unpickles_when_skorch_maps_tensors_to_another_device(
     torch.testing.assert_close(
         torch.rand(4, generator=restored.schedule_.torch_generator),
         torch.rand(4, generator=net.schedule_.torch_generator), rtol=0, atol=0)
+
+
+def test_data_stay_in_host_memory_unless_a_gpu_is_asked_for(digits600):
+    from sklearn_crest._data import data_device
+    X, y = digits600
+    dataset = SkorchDataset(torch.from_numpy(X), y)
+    # The CPU is host memory: nothing to move, whatever the setting.
+    for setting in ("auto", True, False):
+        assert data_device(setting, "cpu", dataset) is None
+    assert data_device(False, "cuda", dataset) is None
+    assert data_device(True, "cuda", dataset) == "cuda"
+    # A user Dataset is read through its loader, never moved.
+    assert data_device("auto", "cuda", TensorDataset(torch.from_numpy(X))) is None
 
 
 class TemperatureMLP(torch.nn.Module):

@@ -101,3 +101,28 @@ def test_per_step_selection_chooses_as_on_the_cpu(digits600):
     assert chosen["cpu"].size == 32
     overlap = np.intersect1d(chosen["cpu"], chosen["cuda"]).size / chosen["cpu"].size
     assert overlap >= 0.9
+
+
+@pytest.mark.parametrize("data_on_device", [True, False])
+def test_training_data_stay_on_the_device_when_asked(digits600, data_on_device,
+                                                     monkeypatch):
+    made = []
+
+    class RecordingData(IndexedData):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+    monkeypatch.setattr("sklearn_crest._classifier.IndexedData", RecordingData)
+    X, y = digits600
+    make_net("cuda", data_on_device=data_on_device, max_epochs=1).fit(X, y)
+    (data,) = made
+    assert (data.X.device.type == "cuda") is data_on_device
+    X_batch, y_batch = data.batch(np.arange(10))
+    assert X_batch.device == y_batch.device == data.X.device
+
+
+def test_data_on_device_trains_the_same_model(digits600):
+    X, y = digits600
+    probabilities = [make_net("cuda", data_on_device=setting).fit(X, y).predict_proba(X)
+                     for setting in (True, False)]
+    np.testing.assert_allclose(probabilities[0], probabilities[1], rtol=0, atol=1e-5)
