@@ -743,7 +743,8 @@ def test_history_records_per_epoch_figures(digits600):
     assert forward[0] == 0 and forward[1] > forward[2] == forward[3] > 0
     # Resampling from the region's pool instead: a fresh coreset (facility
     # location, no forward pass) at every step of the long region.
-    resampled = make_net(max_epochs=4, check_thresh_factor=1e9).fit(X, y).history
+    resampled = make_net(max_epochs=4, check_thresh_factor=1e9,
+                         check_loss="sample").fit(X, y).history
     assert resampled[:, "n_selections"] == [0, 1, 0, 0]
     assert all(s > 0 for s in resampled[2:, "selection_s"])
     assert all(np.isfinite(v) for v in resampled[1:, "selected_loss"])
