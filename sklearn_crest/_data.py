@@ -121,6 +121,12 @@ class IndexedData:
     def __len__(self):
         return len(self.labels)
 
+    def row_bytes(self):
+        """Bytes of one input row of in-memory data; None for a Dataset."""
+        if self.X is None or len(self.X) == 0:
+            return None
+        return self.X.element_size() * (self.X.nelement() // len(self.X))
+
     def fingerprint(self):
         """Identifies the data cheaply: the same rows again (a new
         ``partial_fit`` call on the same arrays) give the same fingerprint,

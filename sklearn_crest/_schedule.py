@@ -80,15 +80,13 @@ from ._facility_location import allocate_budget, select_in_ground_sets
 from ._gradient_matching import gradient_matching_subset
 from ._proxies import OutputLayerInputs, find_output_layer, softmax_minus_onehot
 from ._selection_pass import prediction as _prediction
-from ._selection_pass import selection_outputs
+from ._selection_pass import CPU_BATCHES_PER_CHUNK, chunk_rows, selection_outputs
 from ._selection_pass import take_rows as _take_rows
 
-# Examples per forward pass of the feature and check passes, in training
-# batches. Larger chunks amortise per-call overhead until the activations spill
-# the CPU's cache: on the Fashion-MNIST CNN, 600 examples took 73 ms in chunks
-# of 256 and 123 ms in one chunk. Twice a training batch also keeps the memory
-# of an evaluation pass within what training itself needs on a GPU.
-_EVAL_BATCHES_PER_CHUNK = 2
+# Examples per forward pass of the check passes (``check_loss="sample"``), in
+# training batches: the selection passes' CPU chunk (``_selection_pass.py``),
+# which keeps a check's memory within what training itself needs.
+_EVAL_BATCHES_PER_CHUNK = CPU_BATCHES_PER_CHUNK
 
 # The authors' random subset: 1% of the training set.
 _AUTHORS_SUBSET_FRACTION = 0.01
@@ -694,7 +692,7 @@ class CrestSchedule:
         """Probabilities and losses of the examples at ``positions`` (one
         eval-mode pass), counted and timed for the history."""
         start = time.perf_counter()
-        chunk = self._eval_chunk()
+        chunk = chunk_rows(net.device, self.batch_size, data.row_bytes())
         batches = (data.batch(positions[i:i + chunk])
                    for i in range(0, len(positions), chunk))
         probabilities, losses = selection_outputs(

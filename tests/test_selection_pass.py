@@ -136,3 +136,13 @@ def test_an_unknown_precision_is_refused(digits600):
     with pytest.raises(InvalidParameterError, match="selection_precision"):
         CrestClassifier(MLP, selection_precision="float16", train_split=None,
                         verbose=0).fit(X, y)
+
+
+def test_a_selection_pass_is_chunked_for_the_cache_on_cpu_and_by_memory_on_gpu():
+    from sklearn_crest._selection_pass import DEVICE_CHUNK_INPUT_BYTES, chunk_rows
+    # CPU: two batches, whatever the rows.
+    assert chunk_rows("cpu", 128, row_bytes=3136) == 256
+    # GPU: as many rows as fit the input bound, at least two batches.
+    assert chunk_rows("cuda", 128, row_bytes=3136) == DEVICE_CHUNK_INPUT_BYTES // 3136
+    assert chunk_rows("cuda:1", 128, row_bytes=10**8) == 256
+    assert chunk_rows("cuda", 128, row_bytes=None) == 256  # a Dataset's rows
