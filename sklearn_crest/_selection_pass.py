@@ -89,7 +89,8 @@ class _NetForward(torch.nn.Module):
 @contextlib.contextmanager
 def selection_mode(net, precision):
     """Eval mode, no autograd, autocast as ``precision`` says; yields the
-    forward function ``x -> output`` of the pass."""
+    forward function ``(x, exact=False) -> output`` of the pass (``exact``:
+    without autocast)."""
     module = net.module_
     was_training = module.training
     net._set_training(False)
@@ -102,11 +103,20 @@ def selection_mode(net, precision):
             parameters = (_channels_last_parameters(module)
                           if device_type in ("cpu", "cuda") else None)
             if parameters is None:
-                yield net.forward_unpadded
+                run = net.forward_unpadded
             else:
                 wrapper = _NetForward(net)
-                yield lambda x: torch.func.functional_call(
-                    wrapper, parameters, (x,), strict=False, tie_weights=True)
+
+                def run(x):
+                    return torch.func.functional_call(
+                        wrapper, parameters, (x,), strict=False, tie_weights=True)
+
+            def forward(x, exact=False):
+                if not exact or dtype is None:
+                    return run(x)
+                with torch.autocast(device_type, enabled=False):
+                    return run(x)
+            yield forward
     finally:
         net._set_training(was_training)
 
@@ -144,7 +154,11 @@ def selection_outputs(net, batches, precision):
     probabilities, losses = [], []
     with selection_mode(net, precision) as forward:
         for X, y in batches:
-            output = prediction(forward(X))
+            # The estimator checks its module's output convention (logits or
+            # probabilities) on the first batch it scores, with a float32
+            # tolerance: that batch runs in float32.
+            exact = not getattr(net, "_output_convention_checked", True)
+            output = prediction(forward(X, exact=exact))
             if isinstance(output, torch.Tensor) and output.is_floating_point():
                 output = output.float()
             losses.append(net.per_example_loss(output, y.to(output.device)).float())

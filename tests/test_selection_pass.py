@@ -146,3 +146,23 @@ def test_a_selection_pass_is_chunked_for_the_cache_on_cpu_and_by_memory_on_gpu()
     assert chunk_rows("cuda", 128, row_bytes=3136) == DEVICE_CHUNK_INPUT_BYTES // 3136
     assert chunk_rows("cuda:1", 128, row_bytes=10**8) == 256
     assert chunk_rows("cuda", 128, row_bytes=None) == 256  # a Dataset's rows
+
+
+class SoftmaxCNN(TinyCNN):
+    """Ends in a softmax, for NLLLoss."""
+
+    def forward(self, X, temperature=1.0):
+        return torch.softmax(super().forward(X, temperature), dim=1)
+
+
+def test_a_reduced_precision_pass_does_not_misjudge_the_output_convention(digits600):
+    # bfloat16 softmax rows sum to 1 only within about 1e-2; the estimator's
+    # check of a probability output (NLLLoss) must see a float32 batch.
+    X, y = digits600
+    net = _fitted(SoftmaxCNN, digits600, criterion=torch.nn.NLLLoss,
+                  selection_precision="bfloat16")
+    net._output_convention_checked = False  # as after a module change
+    probabilities, losses = selection_outputs(net, [_batch(digits600)], "bfloat16")
+    assert net._output_convention_checked
+    assert torch.isfinite(losses).all()
+    torch.testing.assert_close(probabilities.sum(1), torch.ones(200), rtol=0, atol=2e-2)
