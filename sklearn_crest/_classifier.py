@@ -75,6 +75,36 @@ CREST_PARAMS = {
 }
 
 
+# The selections in which each hyperparameter acts; a value other than the
+# default in another selection is a no-op, and the fit says so.
+_CORESET_MODES = ("crest", "per_step", "craig", "gradmatch")
+_ACTS_IN = {
+    "train_frac": ("crest", "per_step", "craig", "gradmatch", "random"),
+    "random_subset_size": ("crest", "per_step"),
+    "num_minibatch_coreset": ("crest",),
+    "check_interval": ("crest",),
+    "check_thresh_factor": ("crest",),
+    "interval_mul": ("crest",),
+    "batch_num_mul": ("crest",),
+    "check_sample_size": ("crest",),
+    "check_loss": ("crest",),
+    "region_coresets": ("crest",),
+    "proxy_reuse_steps": ("per_step",),
+    "drop_learned": _CORESET_MODES,
+    "watch_interval": _CORESET_MODES,
+    "drop_interval": _CORESET_MODES,
+    "drop_thresh": _CORESET_MODES,
+    "min_train_frac": _CORESET_MODES,
+    "selection_metric": ("crest", "per_step", "craig"),
+    "class_balance": _CORESET_MODES,
+    "selection_interval": ("craig", "gradmatch"),
+    "gradmatch_regularization": ("gradmatch",),
+    "selection_precision": _CORESET_MODES,
+}
+# Settings of dropping learned examples, which act only with drop_learned.
+_DROP_PARAMS = ("watch_interval", "drop_interval", "drop_thresh", "min_train_frac")
+
+
 # DataLoader settings that the schedule decides for training batches.
 _SCHEDULE_OWNED_LOADER_PARAMS = {"batch_size", "shuffle", "sampler", "batch_sampler",
                                  "drop_last"}
@@ -501,6 +531,7 @@ default="per_step"
                 f"of one training step and of one mini-batch coreset); got "
                 f"{self.batch_size!r}. skorch's batch_size=-1 (the whole dataset "
                 "in one batch) has no CREST meaning.")
+        self._warn_ignored_hyperparameters()
         ignored = sorted(set(self.get_params_for("iterator_train"))
                          & _SCHEDULE_OWNED_LOADER_PARAMS)
         if ignored:
@@ -508,6 +539,27 @@ default="per_step"
                 f"iterator_train__{', iterator_train__'.join(ignored)} are not "
                 "used: CREST's schedule decides which examples each training "
                 "batch holds, and in what order.", UserWarning, stacklevel=3)
+
+    def _warn_ignored_hyperparameters(self):
+        """Say, once per fit, which hyperparameters set away from their
+        defaults the chosen ``selection`` does not use: a grid over them
+        would fit identical models."""
+        ignored = []
+        for name, modes in _ACTS_IN.items():
+            value = getattr(self, name)
+            if _same_value(value, CREST_PARAMS[name]):
+                continue
+            if self.selection not in modes:
+                ignored.append(f"{name}={value!r} (acts in selection="
+                               f"{' or '.join(repr(m) for m in modes)})")
+            elif name in _DROP_PARAMS and not self.drop_learned:
+                ignored.append(f"{name}={value!r} (acts with drop_learned=True)")
+        if ignored:
+            warnings.warn(
+                f"selection={self.selection!r} does not use "
+                + "; ".join(ignored) + ". These settings change nothing in this "
+                "fit; leave them at their defaults, or choose the selection they "
+                "belong to.", UserWarning, stacklevel=4)
 
     # Fitted attributes that validating training data sets; a fit that fails
     # on its input restores them, so a fitted model is never corrupted.
@@ -1110,6 +1162,16 @@ class _CoresetWeightRegistry:
         self.entries.clear()
         self.missed = 0
         return missed
+
+
+def _same_value(value, default):
+    """Whether a hyperparameter is at its default (1 and 1.0 alike, but not
+    True and 1)."""
+    if isinstance(value, bool) or isinstance(default, bool):
+        return value is default
+    if isinstance(value, numbers.Real) and isinstance(default, numbers.Real):
+        return float(value) == float(default)
+    return value == default
 
 
 def _looks_like_probabilities(y_pred):

@@ -212,6 +212,38 @@ def test_a_training_loss_report_is_the_weighted_change_since_measured(digits600)
     assert schedule.pending_observation is None  # read once
 
 
+def test_a_hyperparameter_the_selection_ignores_is_named_once_per_fit(digits600):
+    X, y = digits600
+    net = make_net(selection="per_step", check_thresh_factor=0.3,
+                   num_minibatch_coreset=2, drop_thresh=0.5, max_epochs=1)
+    with pytest.warns(UserWarning, match="does not use") as record:
+        net.fit(X, y)
+    (message,) = [str(w.message) for w in record if "does not use" in str(w.message)]
+    assert "check_thresh_factor=0.3 (acts in selection='crest')" in message
+    assert "num_minibatch_coreset=2" in message
+    assert "drop_thresh=0.5 (acts with drop_learned=True)" in message
+    assert record[0].filename == __file__  # points at the user's line
+    # Defaults, and parameters the selection uses, say nothing.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_net(selection="crest", check_thresh_factor=0.3, max_epochs=1).fit(X, y)
+        make_net(selection="per_step", max_epochs=1, train_frac=0.3,
+                 random_subset_size=0.2, drop_learned=True, drop_thresh=0.5).fit(X, y)
+        # 1 and 1.0 are the same value: no false alarm.
+        make_net(selection="per_step", max_epochs=1, interval_mul=1).fit(X, y)
+    for selection, name, value in (("full", "train_frac", 0.5),
+                                   ("random", "random_subset_size", 0.2),
+                                   ("random", "drop_learned", True),
+                                   ("craig", "gradmatch_regularization", 1.0),
+                                   ("gradmatch", "selection_metric", "cosine"),
+                                   ("per_step", "selection_interval", 2),
+                                   ("crest", "proxy_reuse_steps", 2)):
+        with pytest.warns(UserWarning, match=f"does not use {name}="):
+            CrestClassifier(MLP, selection=selection, max_epochs=1, batch_size=32,
+                            train_split=None, verbose=0,
+                            **{name: value}).fit(X, y)
+
+
 def test_random_and_full_never_select(digits600):
     X, y = digits600
     for selection in ("random", "full"):
