@@ -35,6 +35,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from torch.utils.data import DataLoader
 
+from . import _user_warnings as user_warnings
 from ._data import (
     IndexedData,
     KnownLabels,
@@ -555,11 +556,11 @@ default="per_step"
             elif name in _DROP_PARAMS and not self.drop_learned:
                 ignored.append(f"{name}={value!r} (acts with drop_learned=True)")
         if ignored:
-            warnings.warn(
+            user_warnings.warn(
                 f"selection={self.selection!r} does not use "
                 + "; ".join(ignored) + ". These settings change nothing in this "
                 "fit; leave them at their defaults, or choose the selection they "
-                "belong to.", UserWarning, stacklevel=4)
+                "belong to.")
 
     # Fitted attributes that validating training data sets; a fit that fails
     # on its input restores them, so a fitted model is never corrupted.

@@ -78,6 +78,7 @@ from ._class_streams import ClassStreams, draw_per_class
 from ._curvature import QuadraticLossModel
 from ._facility_location import allocate_budget, select_in_ground_sets
 from ._gradient_matching import gradient_matching_subset
+from . import _user_warnings as user_warnings
 from ._proxies import OutputLayerInputs, find_output_layer, softmax_minus_onehot
 from ._selection_pass import prediction as _prediction
 from ._selection_pass import CPU_BATCHES_PER_CHUNK, chunk_rows, selection_outputs
@@ -496,21 +497,25 @@ class CrestSchedule:
         if subset_size < wanted:
             # The smallest subset that gives a real choice.
             quotas = self._quotas_for(pool_counts, wanted)
-            if not self.subset_size_warned and self.config["random_subset_size"] != "auto":
-                if self.pool.size < 2 * self.batch_size:
+            small_pool = self.pool.size < 2 * self.batch_size
+            # "auto" grows to two batches by design; a pool too small for
+            # that is worth a word whatever the setting.
+            if not self.subset_size_warned and (
+                    small_pool or self.config["random_subset_size"] != "auto"):
+                if small_pool:
                     # Raising random_subset_size cannot help here.
                     advice = (f"The pool has only {int(self.pool.size)} examples, "
                               f"fewer than 2 * batch_size: a coreset can barely "
                               "choose; lower batch_size for a real choice.")
                 else:
                     advice = ("Raise random_subset_size to at least "
-                              f"{wanted} (an int is a count) to silence this.")
-                warnings.warn(
-                    f"random_subset_size={self.config['random_subset_size']} gives "
-                    f"random subsets of {subset_size} examples, too few to choose "
-                    f"a coreset of batch_size={self.batch_size} from; using "
-                    f"{int(quotas.sum())} (at most the pool). {advice}",
-                    UserWarning, stacklevel=2)
+                              f"{wanted} (an int is a count), leave it at \"auto\", "
+                              "or lower batch_size, to silence this.")
+                user_warnings.warn(
+                    f"random_subset_size={self.config['random_subset_size']!r} "
+                    f"gives random subsets of {subset_size} examples, too few to "
+                    f"choose a coreset of batch_size={self.batch_size} from; using "
+                    f"{int(quotas.sum())} (at most the pool). {advice}")
                 self.subset_size_warned = True
         self._quota_cache = (pool_counts, quotas)
         return self._quota_cache

@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
+from . import _user_warnings as user_warnings
 from ._facility_location import allocate_budget, select_coreset, select_in_ground_sets
 from ._proxies import estimator_gradient_proxy
 
@@ -282,12 +283,12 @@ class CoresetSelector(BaseSampler):
         subset_size = _as_count(self.random_subset_size, n_samples,
                                 "random_subset_size")
         if subset_size < 2 * self.batch_size:
-            warnings.warn(
+            user_warnings.warn(
                 f"random_subset_size={self.random_subset_size!r} gives random subsets "
                 f"of {subset_size} samples, too few to choose a coreset of "
                 f"batch_size={self.batch_size} from; using "
-                f"{2 * self.batch_size} (raise random_subset_size or lower "
-                "batch_size to silence this).", UserWarning, stacklevel=2)
+                f"{2 * self.batch_size} (raise random_subset_size to at least "
+                f"{2 * self.batch_size}, or lower batch_size, to silence this).")
             subset_size = 2 * self.batch_size
         # Each class contributes to the drawn subsets in proportion to its size,
         # never less than its quota; the draws of a class are then split into

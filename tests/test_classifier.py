@@ -632,6 +632,10 @@ def test_small_random_subsets_warn_and_still_fit(digits600):
     messages = [str(w.message) for w in record if "random_subset_size" in str(w.message)]
     assert len(messages) == 1
     assert "Raise random_subset_size to at least 32" in messages[0]
+    assert "lower batch_size" in messages[0]
+    # Raised inside the schedule, attributed to the line that called fit.
+    assert [w.filename for w in record if "random_subset_size" in str(w.message)] \
+        == [__file__]
     assert net.predict(X).shape == (100,)
     assert all(len(positions) == 16 for positions, _ in net.schedule_.coresets)
     assert sum(net.history[:, "n_selections"]) > 1
@@ -642,6 +646,16 @@ def test_a_pool_smaller_than_two_batches_says_to_lower_batch_size(digits600):
     with pytest.warns(UserWarning, match="lower batch_size") as record:
         make_net(batch_size=64, max_epochs=2).fit(X, y)
     assert not any("Raise random_subset_size" in str(w.message) for w in record)
+
+
+def test_the_default_subset_size_does_not_warn_on_small_data(digits600):
+    # "auto" is two batches: it grows silently, in a grid search as well.
+    X, y = digits600
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GridSearchCV(CrestClassifier(MLP, max_epochs=2, batch_size=32, verbose=0,
+                                     train_split=None, random_state=0),
+                     {"train_frac": [0.1, 0.2]}, cv=2).fit(X, y)
 
 
 def test_no_warning_when_random_subsets_are_large_enough(digits600):

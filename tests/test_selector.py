@@ -530,8 +530,12 @@ def test_crest_warns_when_random_subsets_are_too_small(digits):
     X, y = digits
     # 5% of 1797 is 90 samples, fewer than 2 * batch_size = 128.
     selector = CoresetSelector(method="crest", coreset_size=0.1, random_state=0)
-    with pytest.warns(UserWarning, match=r"random_subset_size=0\.05 .* 90 samples"):
+    with pytest.warns(UserWarning, match=r"random_subset_size=0\.05 .* 90 samples") \
+            as record:
         X_res, _ = selector.fit_resample(X, y)
+    # The user's line, not imbalanced-learn's fit_resample, and both fixes.
+    assert record[0].filename == __file__
+    assert "lower batch_size" in str(record[0].message)
     assert X_res.shape == (180, 64)
     check_weights(selector, y)
 
