@@ -50,13 +50,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from skorch.callbacks import Callback, LRScheduler
+from sklearn.utils._param_validation import (
+    InvalidParameterError,
+    validate_parameter_constraints,
+)
 
 from ._classifier import CrestClassifier
 from ._models import MLP, SmallCNN
 
 METHODS = ("full", "random", "crest", "per_step", "craig", "gradmatch",
            "random_at_crest_time", "random_at_per_step_time")
-DEFAULT_METHODS = ("full", "random", "crest")
+DEFAULT_METHODS = ("full", "random", "per_step", "crest")
 # The methods that CrestClassifier runs as a `selection` of the same name.
 SELECTIONS = {"full": "full", "random": "random", "crest": "crest",
               "per_step": "per_step", "craig": "craig", "gradmatch": "gradmatch",
@@ -70,7 +74,13 @@ def _subset_size(text):
     """``random_subset_size``: "auto", an int (a count) or a float (a fraction)."""
     if text == "auto":
         return text
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not 'auto', a count or a fraction") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
     return int(value) if value.is_integer() and value >= 1 and "." not in text else value
 
 
@@ -82,7 +92,15 @@ PASSTHROUGH = {
     "drop_thresh": float, "min_train_frac": float, "check_sample_size": int,
     "region_coresets": str, "proxy_reuse_steps": int, "class_balance": str,
     "selection_interval": int, "gradmatch_regularization": float,
-    "selection_precision": str, "check_loss": str,
+    "selection_precision": str, "check_loss": str, "selection_metric": str,
+}
+# The string parameters' accepted values, for argparse's own error messages.
+PASSTHROUGH_CHOICES = {
+    "region_coresets": ("resample", "cycle"),
+    "class_balance": ("proportional", "balanced"),
+    "selection_precision": ("auto", "float32", "bfloat16"),
+    "check_loss": ("training", "sample"),
+    "selection_metric": ("euclidean", "cosine"),
 }
 DATASET_DEFAULTS = {
     # epochs, batch size, learning rate (constant schedule, paper schedule)
@@ -301,6 +319,7 @@ def summarize(runs):
         overhead = np.array([r["selection_s"] + r["check_s"] for r in method_runs])
         steps = np.array([r["steps"][-1] for r in method_runs], dtype=float)
         row = {
+            "n_seeds": int(final.size),
             "test_acc_mean": float(final.mean()),
             # Sample standard deviation over seeds (0 for a single seed).
             "test_acc_std": float(final.std(ddof=1)) if final.size > 1 else 0.0,
@@ -360,8 +379,19 @@ def summarize(runs):
     return summary
 
 
+def _plus_minus(mean, spread, digits, scale=1.0, signed=False):
+    """``mean +- spread``; the mean alone when the spread is unknown (one
+    seed)."""
+    sign = "+" if signed else ""
+    text = f"{scale * mean:{sign}.{digits}f}"
+    if np.isfinite(spread):
+        text += f" +- {scale * spread:.{digits}f}"
+    return text
+
+
 def format_table(summary):
-    header = ("method", "test acc", "vs random (pt)", "rel. err", "wall s", "steps",
+    header = ("method", "test acc (mean +- sd)", "vs random (pt, mean +- se)",
+              "rel. err", "wall s", "steps",
               "updates/step", "selection cost (steps)", "sel+check s (share)",
               "speedup", "speedup to acc")
     lines = [" | ".join(header), " | ".join("---" for _ in header)]
@@ -370,11 +400,10 @@ def format_table(summary):
         vs_random = row.get("vs_random_mean", math.nan)
         lines.append(" | ".join([
             method,
-            f"{row['test_acc_mean']:.4f} +- {row['test_acc_std']:.4f}",
+            _plus_minus(row["test_acc_mean"], row["test_acc_std"]
+                        if row.get("n_seeds", 2) > 1 else math.nan, 4),
             "-" if not np.isfinite(vs_random) else
-            f"{100 * vs_random:+.2f}" + (
-                f" +- {100 * row['vs_random_se']:.2f}"
-                if np.isfinite(row["vs_random_se"]) else ""),
+            _plus_minus(vs_random, row["vs_random_se"], 2, scale=100, signed=True),
             f"{row['relative_error']:+.2%}" if vs_full else "-",
             f"{row['wall_s']:.1f}",
             f"{row['steps']}",
@@ -434,20 +463,78 @@ def format_paper_table(summary):
     return "\n".join("| " + line + " |" for line in lines)
 
 
-def format_report(summary):
-    """The main table, then the paper's layout when full training ran."""
+LEGEND = """\
+test acc: final accuracy, mean +- standard deviation over seeds.
+vs random: final accuracy minus random's of the same seed, in points, mean +- standard error.
+rel. err: accuracy lost against full training, as a fraction of full's accuracy.
+wall s: training wall-clock (selection and checks included, evaluation excluded), mean over seeds.
+updates/step: fresh coresets (per_step), new regions (crest) or subsets (craig, gradmatch) per optimizer step.
+selection cost (steps): the wall-clock a method spent beyond random's at the same steps, per selection, in random steps of the same seed (median).
+sel+check s (share): seconds in selection and checks, and their share of the wall-clock.
+speedup: full's wall-clock over the method's; speedup to acc: full's time to first reach the method's final accuracy, over the method's time.
+random_at_<method>_time: random batches given <method>'s wall-clock of the same seed."""
+
+
+def describe_config(config):
+    """One line: what was trained, on what, how often."""
+    get = config.get
+    model = get("model") + (f" ({get('hidden')} hidden)" if get("model") == "mlp" else "")
+    return (f"{get('dataset')}, {model}, {get('epochs')} epochs of batch "
+            f"{get('batch_size')}, train_frac {get('train_frac')}, schedule "
+            f"{get('schedule')} (lr {get('lr')}), {get('seeds')} seed(s) from "
+            f"{get('first_seed')}, device {get('device', 'cpu')}, evaluated on the "
+            f"{get('eval_set', 'test')} set")
+
+
+def verdict(summary):
+    """One sentence per question: do coresets beat random batches at equal
+    steps, and at equal wall-clock?"""
+    selective = [m for m in ("per_step", "crest", "craig", "gradmatch") if m in summary]
+    if "random" not in summary or not selective:
+        return ("Verdict: nothing to compare; run random and a coreset method "
+                "(--methods random,per_step).")
+
+    def difference(row, key):
+        mean, se = row.get(key + "_mean", math.nan), row.get(key + "_se", math.nan)
+        if not np.isfinite(mean):
+            return None
+        return f"{100 * mean:+.2f} pt" + (f" +- {100 * se:.2f}" if np.isfinite(se) else "")
+    steps = [f"{m} {difference(summary[m], 'vs_random')}" for m in selective
+             if difference(summary[m], "vs_random")]
+    lines = ["Verdict: at equal steps, against random batches: " + ", ".join(steps) + "."]
+    timed = [(m, t) for m, t in EQUAL_TIME.items() if m in summary]
+    if timed:
+        lines.append("At equal wall-clock, random batches minus the method: " + ", ".join(
+            f"{t} {difference(summary[m], 'vs_timed')}" for m, t in timed
+            if difference(summary[m], "vs_timed")) + " (positive: random wins).")
+    else:
+        lines.append("Equal wall-clock not measured: add random_at_per_step_time "
+                     "(or random_at_crest_time) to --methods.")
+    return " ".join(lines)
+
+
+def format_report(summary, config=None):
+    """What ran, the main table with its legend, the verdict, and the paper's
+    layout when full training ran."""
     paper = format_paper_table(summary)
-    return format_table(summary) + (
-        "\n\nIn the paper's layout (Table 1, Figure 2):\n\n" + paper if paper else "")
+    head = describe_config(config) + "\n\n" if config else ""
+    return (head + format_table(summary) + "\n\n" + LEGEND + "\n\n" + verdict(summary)
+            + ("\n\nIn the paper's layout (Table 1, Figure 2):\n\n" + paper
+               if paper else ""))
 
 
 def _format_speedup(value):
     return "not reached by full" if not np.isfinite(value) else f"{value:.2f}x"
 
 
+def _config(args):
+    """The settings a result file records: every option but --quiet."""
+    return {k: v for k, v in vars(args).items() if k != "quiet"}
+
+
 def write_outputs(runs, summary, args, out):
     out.mkdir(parents=True, exist_ok=True)
-    config = {k: v for k, v in vars(args).items() if k != "quiet"}
+    config = _config(args)
     (out / "results.json").write_text(json.dumps(
         {"config": config, "summary": summary, "runs": runs}, indent=2))
     with open(out / "results.csv", "w", newline="") as handle:
@@ -459,7 +546,7 @@ def write_outputs(runs, summary, args, out):
                     run["test_acc"], run["wall_s"], run["steps"],
                     run["examples_seen"], run["selected_loss"], run["pool_size"]), 1):
                 writer.writerow([run["method"], run["seed"], epoch, *values])
-    (out / "summary.md").write_text(format_report(summary) + "\n")
+    (out / "summary.md").write_text(format_report(summary, config) + "\n")
     return plot(runs, out, f"{getattr(args, 'eval_set', 'test')} accuracy")
 
 
@@ -518,23 +605,40 @@ def plot(runs, out, accuracy_label="test accuracy"):
     return written
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults in the help, except where the help text already
+    says what the default is (a default that depends on other options)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m sklearn_crest.benchmark",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Train the same model with full data, a random subset and "
-                    "CREST (and, on request, per-step coresets and random at "
-                    "CREST's wall-clock), and report accuracy, wall-clock and "
-                    "overhead.")
+        formatter_class=_HelpFormatter,
+        description="Train the same model with full data, random batches and "
+                    "coresets (per-step, CREST, and on request CRAIG and "
+                    "GradMatch) at the same step budget, and random batches at "
+                    "the coreset methods' wall-clock; report accuracy, "
+                    "wall-clock, the cost of selection and a verdict.")
     parser.add_argument("--dataset", choices=sorted(DATASET_DEFAULTS),
-                        default="digits")
-    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp")
+                        default="digits",
+                        help="digits: scikit-learn's embedded set (1,797 images, "
+                             "about a minute); fashion-mnist: 60,000 images, "
+                             "read from --data-home")
+    parser.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                        help="the network: a one-hidden-layer MLP or a small CNN")
     parser.add_argument("--train-frac", type=float, default=0.1,
                         help="fraction of full training's steps, in (0, 1]")
     parser.add_argument("--epochs", type=int, default=None,
                         help="default: 30 for digits, 20 for fashion-mnist")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="number of seeds; every method runs once per seed")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the first seed (seeds are consecutive)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="default: 32 for digits, 128 for fashion-mnist")
     parser.add_argument("--schedule", choices=("paper", "constant"), default="paper",
@@ -547,7 +651,8 @@ def parse_args(argv=None):
                         help="hidden units of the MLP")
     parser.add_argument("--label-noise", type=float, default=0.0,
                         help="fraction of training labels flipped (seed 0)")
-    parser.add_argument("--drop-learned", action="store_true")
+    parser.add_argument("--drop-learned", action="store_true",
+                        help="drop learned examples from the pool (drop_learned=True)")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                         help="comma-separated, of " + ", ".join(METHODS))
     parser.add_argument("--eval-set", choices=("test", "validation"), default="test",
@@ -559,9 +664,15 @@ def parse_args(argv=None):
                         help="skip the untimed warm-up fit of each method (the "
                              "first fit in a process pays one-time set-up: "
                              "kernels, allocator, thread pool)")
-    parser.add_argument("--data-home", default=None)
-    parser.add_argument("--out", default="crest-benchmark")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--data-home", default=None,
+                        help="folder with Fashion-MNIST's four *-ubyte.gz files "
+                             "(default: $SKLEARN_CREST_DATA, ~/sklearn_crest_data "
+                             "or the Debian package's folder)")
+    parser.add_argument("--out", default="crest-benchmark",
+                        help="folder for results.json, results.csv, summary.md "
+                             "and the plots")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only the report, no per-epoch progress")
     parser.add_argument("--merge", nargs="+", metavar="DIR", default=None,
                         help="train nothing: merge the runs of earlier --out "
                              "folders (the same dataset, model, epochs, budget and "
@@ -569,9 +680,18 @@ def parse_args(argv=None):
                              "on another core) into one table, files and plots")
     for name, kind in PASSTHROUGH.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind,
-                            default=None,
-                            help="CrestClassifier parameter (default: the library's)")
+                            default=None, choices=PASSTHROUGH_CHOICES.get(name),
+                            help=f"CrestClassifier's {name} (default: the "
+                                 "library's)")
     args = parser.parse_args(argv)
+    passed = {name: getattr(args, name) for name in PASSTHROUGH
+              if getattr(args, name) is not None}
+    try:
+        validate_parameter_constraints(
+            {name: CrestClassifier._parameter_constraints[name] for name in passed},
+            passed, caller_name="CrestClassifier")
+    except InvalidParameterError as exc:
+        parser.error(str(exc))
     epochs, batch_size, (constant_lr, paper_lr) = DATASET_DEFAULTS[args.dataset]
     args.epochs = args.epochs or epochs
     args.batch_size = args.batch_size or batch_size
@@ -641,12 +761,14 @@ def main(argv=None):
         except (OSError, ValueError, KeyError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        seeds = sorted({run["seed"] for run in runs})
         args = argparse.Namespace(**{**config, "merged_from": args.merge,
-                                     "out": args.out})
+                                     "out": args.out, "seeds": len(seeds),
+                                     "first_seed": seeds[0] if seeds else 0})
         summary = summarize(runs)
         out = Path(args.out)
         plots = write_outputs(runs, summary, args, out)
-        print(format_report(summary))
+        print(format_report(summary, _config(args)))
         print(f"\nmerged {len(runs)} runs into {out / 'results.json'}, "
               f"{out / 'results.csv'}, {out / 'summary.md'}"
               + "".join(f", {p}" for p in plots))
@@ -682,7 +804,7 @@ def main(argv=None):
     summary = summarize(runs)
     out = Path(args.out)
     plots = write_outputs(runs, summary, args, out)
-    print(format_report(summary))
+    print(format_report(summary, _config(args)))
     print(f"\nwrote {out / 'results.json'}, {out / 'results.csv'}, "
           f"{out / 'summary.md'}" + "".join(f", {p}" for p in plots)
           + f" in {time.perf_counter() - start:.0f} s")

@@ -31,22 +31,28 @@ def test_command_writes_files_and_table(finished_run, capsys):
                  "accuracy_vs_steps.png", "selected_loss.png"):
         assert (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
-    assert len(results["runs"]) == 6  # 3 methods x 2 seeds
-    assert set(results["summary"]) == {"full", "random", "crest"}
+    assert len(results["runs"]) == 8  # 4 methods x 2 seeds
+    assert set(results["summary"]) == {"full", "random", "per_step", "crest"}
     assert results["config"]["schedule"] == "paper"
     steps = {m: results["summary"][m]["steps"] for m in results["summary"]}
     # 1,257 training digits, batch 32: full 40 steps/epoch; 10%: ceil(125.7/32)=4.
-    assert steps == {"full": 120, "random": 12, "crest": 12}
+    assert steps == {"full": 120, "random": 12, "per_step": 12, "crest": 12}
     crest = [r for r in results["runs"] if r["method"] == "crest"]
     assert all(r["n_selections"] >= 1 for r in crest)
     assert all(0 <= acc <= 1 for r in results["runs"] for acc in r["test_acc"])
     with open(out / "results.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 6 * 3  # one row per run and epoch
+    assert len(rows) == 8 * 3  # one row per run and epoch
     table = (out / "summary.md").read_text()
-    for method in ("full", "random", "crest"):
+    for method in ("full", "random", "per_step", "crest"):
         assert f"| {method} |" in table
     assert "test acc" in table and "speedup" in table
+    # What ran, what the columns mean, and what it says.
+    assert table.startswith("digits, mlp (32 hidden), 3 epochs of batch 32")
+    assert "2 seed(s) from 0" in table
+    assert "updates/step: fresh coresets" in table
+    assert "Verdict: at equal steps, against random batches: per_step " in table
+    assert "Equal wall-clock not measured" in table
 
 
 def test_quiet_prints_only_the_table(tmp_path, capsys):
@@ -306,3 +312,33 @@ def test_the_warm_up_fits_each_selection_once_untimed(tmp_path, monkeypatch):
     assert len(calls) == 3
     results = json.loads((tmp_path / "b" / "results.json").read_text())
     assert results["config"]["device"] == "cpu"
+
+
+def test_one_seed_prints_no_spread_and_bad_passthrough_values_are_usage_errors(
+        tmp_path, capsys):
+    code = benchmark.main(["--epochs", "2", "--seeds", "1", "--hidden", "16", "--quiet",
+                           "--methods", "random,per_step,random_at_per_step_time",
+                           "--out", str(tmp_path)])
+    assert code == 0
+    report = capsys.readouterr().out
+    random_row = [line for line in report.splitlines() if line.startswith("| random |")][0]
+    assert "+-" not in random_row  # no "+- 0.0000" from a single seed
+    assert "At equal wall-clock, random batches minus the method: per_step" in report
+    for option, value in (("--region-coresets", "foo"), ("--check-thresh-factor", "-1"),
+                          ("--random-subset-size", "x"), ("--check-loss", "both")):
+        with pytest.raises(SystemExit) as exit_info:
+            benchmark.main([option, value])
+        assert exit_info.value.code == 2
+        assert "usage" in capsys.readouterr().err
+
+
+def test_every_option_has_help_and_no_contradicting_default(capsys):
+    with pytest.raises(SystemExit):
+        benchmark.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text
+    for option in ("--dataset", "--model", "--seeds", "--first-seed", "--out",
+                   "--data-home", "--quiet", "--drop-learned", "--selection-metric"):
+        # Each option is followed by a description, not by the next option.
+        after = text.split(option, 2)[-1].split("--", 1)[0]
+        assert len(after.strip()) > 10, option
