@@ -511,8 +511,15 @@ default="per_step"
         if self.classes is not None and len(self.classes):
             # skorch's documented initialize() + load_params() path.
             return np.asarray(self.classes)
+        n_classes = self.get_params_for("module").get("n_classes")
+        if isinstance(n_classes, numbers.Integral) and getattr(self, "initialized_", False):
+            # Restored with module__n_classes but no labels: the class indices,
+            # as skorch's NeuralNetClassifier predicts them.
+            return np.arange(int(n_classes))
         raise AttributeError(
-            f"{type(self).__name__} has no attribute 'classes_' before fit.")
+            f"{type(self).__name__} has no attribute 'classes_': it is set by fit, "
+            "or, for a model restored with initialize() and load_params(), by "
+            "classes=[...] (the labels, in the order of the module's outputs).")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -773,6 +780,21 @@ default="per_step"
                 list(self.cuda_dependent_attributes_) + ["schedule_"])
         return self
 
+    def load_params(self, f_params=None, f_optimizer=None, f_criterion=None,
+                    f_history=None, checkpoint=None, **kwargs):
+        """skorch's ``load_params``; loaded module parameters are a trained
+        model, so the next fit skips the random warm-up epoch and selects from
+        its first step (the warm-up exists because an untrained model's
+        gradients say nothing). The schedule's other state (pool, coresets,
+        the quadratic model) starts afresh: pickle the estimator to keep it."""
+        super().load_params(f_params=f_params, f_optimizer=f_optimizer,
+                            f_criterion=f_criterion, f_history=f_history,
+                            checkpoint=checkpoint, **kwargs)
+        loaded_module = f_params is not None or checkpoint is not None
+        if loaded_module and getattr(self, "schedule_", None) is not None:
+            self.schedule_.epoch = max(self.schedule_.epoch, 1)
+        return self
+
     def _crest_config(self):
         return {name: getattr(self, name) for name in CREST_PARAMS}
 
@@ -798,10 +820,13 @@ default="per_step"
                 raise
             raise TypeError(
                 f"Building the module failed: {exc}. CrestClassifier fills "
-                "n_classes from y, and n_features only for 2-D array input "
-                "(the number of columns); for a torch Dataset, or input with "
-                "more dimensions, pass it yourself: "
-                + ", ".join(f"module__{name}=<int>" for name in missing) + ".") from exc
+                "n_classes from y (or from classes=[...], the labels, which a "
+                "restored model needs to predict them), and n_features only for "
+                "2-D array input (the number of columns); for a torch Dataset, "
+                "input with more dimensions, or a model built before fit, pass "
+                + " and ".join(("classes=[...]" if name == "n_classes"
+                                else f"module__{name}=<int>") for name in missing)
+                + ".") from exc
         self._output_convention_checked = False
         if getattr(self, "schedule_", None) is not None:
             # A rebuilt module (set_params(module__...)) invalidates the

@@ -897,6 +897,25 @@ def test_initialize_and_load_params_then_continue_training(digits600, tmp_path):
     assert any(not torch.equal(a, b.detach())
                for a, b in zip(loaded, fresh.module_.parameters()))
     np.testing.assert_array_equal(fresh.classes_, np.unique(y))
+    # Loaded parameters are a trained model: no second random warm-up epoch.
+    assert fresh.history[-1, "n_selections"] > 0
+
+
+def test_a_restore_with_n_classes_only_predicts_class_indices(digits600, tmp_path):
+    X, y = digits600
+    trained = make_net(selection="per_step", max_epochs=2).fit(X, y)
+    trained.save_params(f_params=tmp_path / "params.pt")
+    bare = make_net(module__n_features=64)
+    with pytest.raises(TypeError, match=r"pass classes=\[\.\.\.\]"):
+        bare.initialize()
+    restored = make_net(module__n_features=64, module__n_classes=10).initialize()
+    restored.load_params(f_params=tmp_path / "params.pt")
+    # The labels are unknown: predict returns class indices, as skorch does.
+    np.testing.assert_array_equal(restored.classes_, np.arange(10))
+    np.testing.assert_array_equal(restored.predict(X), trained.predict(X))
+    # Not initialized, nothing to fall back on: the error says what sets it.
+    with pytest.raises(AttributeError, match="classes="):
+        make_net(module__n_classes=10).classes_
 
 
 def _weights_served(net):
