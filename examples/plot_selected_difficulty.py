@@ -139,9 +139,10 @@ for row in np.flatnonzero(built):
 # pull it down. The weights: a coreset example's weight is the number of
 # examples whose gradients it stands for, and the unusual, badly fitted
 # examples that facility location picks to cover the gradient space stand for
-# small groups, so they get small weights. And repetition: a region cycles
-# through the same few coresets, so the network fits their examples as it
-# steps on them. The selected examples are harder than average, but the steps
+# small groups, so they get small weights. And repetition: a region's
+# coresets are chosen from the same pool of examples (the union of its random
+# subsets, ``region_coresets="resample"``), so the network fits those
+# examples as it steps on them. The selected examples are harder than average, but the steps
 # do not concentrate on them. This is one run (other seeds look the same) on a
 # small data set; the project's Fashion-MNIST benchmarks
 # (``benchmarks/RESULTS.md``) record ``selected_loss`` but not yet the

@@ -2,9 +2,10 @@
 
 Public names:
 
-- :class:`CrestClassifier`: a skorch ``NeuralNetClassifier`` trained with
-  CREST: weighted mini-batch coresets re-selected when a quadratic model of the
-  loss stops holding.
+- :class:`CrestClassifier`: a skorch ``NeuralNetClassifier`` trained on
+  weighted mini-batch coresets: a fresh one at every step by default, or
+  CREST's regions (``selection="crest"``), re-selected when a quadratic model
+  of the loss stops holding.
 - :class:`CoresetSelector`: an imbalanced-learn sampler that keeps a weighted
   facility-location (or random, or CREST-style) coreset of the training set.
 - :class:`CoresetTrainer`: fits any scikit-learn estimator on the weighted

@@ -723,6 +723,7 @@ default="per_step"
         self : CrestClassifier
         """
         self._validate_crest_params()
+        _refuse_sample_weight(fit_params)
         # skorch's own refusal for a net trimmed for prediction, before any
         # of the (trimmed) selection state is touched.
         self.check_training_readiness()
@@ -755,6 +756,7 @@ default="per_step"
         self : CrestClassifier
         """
         self._validate_crest_params()
+        _refuse_sample_weight(fit_params)
         self.check_training_readiness()
         first = not self.initialized_
         X, y = self._prepare(X, y, reset=first, classes=classes)
@@ -1188,6 +1190,19 @@ class _CoresetWeightRegistry:
         self.entries.clear()
         self.missed = 0
         return missed
+
+
+def _refuse_sample_weight(fit_params):
+    """A clear error for ``sample_weight``, which skorch would pass to the
+    module's forward (and its validation split would fail on)."""
+    if "sample_weight" in fit_params:
+        raise TypeError(
+            "CrestClassifier.fit takes no sample_weight: each training step "
+            "already weights its examples by their coreset weights, and skorch "
+            "would pass sample_weight to the module's forward. To weight "
+            "examples, repeat them in X (oversampling), or pass a torch Dataset "
+            "whose items carry a weight and override per_example_loss to apply "
+            "it (see the user guide, 'Differences from NeuralNetClassifier').")
 
 
 def _same_value(value, default):

@@ -901,6 +901,15 @@ def test_initialize_and_load_params_then_continue_training(digits600, tmp_path):
     assert fresh.history[-1, "n_selections"] > 0
 
 
+def test_sample_weight_is_refused_with_a_pointer_to_what_works(digits600):
+    X, y = digits600
+    net = make_net()
+    for call in (net.fit, net.partial_fit):
+        with pytest.raises(TypeError, match="takes no sample_weight.*per_example_loss"):
+            call(X, y, sample_weight=np.ones(len(y)))
+    assert not net.initialized_  # nothing was touched
+
+
 def test_a_restore_with_n_classes_only_predicts_class_indices(digits600, tmp_path):
     X, y = digits600
     trained = make_net(selection="per_step", max_epochs=2).fit(X, y)
