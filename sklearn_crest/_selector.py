@@ -11,6 +11,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import validate_data
 
 from . import _user_warnings as user_warnings
 from ._facility_location import allocate_budget, select_coreset, select_in_ground_sets
@@ -270,6 +271,63 @@ class CoresetSelector(BaseSampler):
             else:
                 indices, weights, gains = self._crest_coreset(
                     features, encoded, quotas, class_sizes, rng)
+        self.sample_indices_ = indices
+        self.sample_weight_ = weights
+        self.gains_ = gains
+        return _safe_indexing(X, indices), _safe_indexing(y, indices)
+
+    def fit_resample_continuous(self, X, y):
+        """Keep a weighted coreset for a regression target.
+
+        There are no classes to split the budget over: facility location (or
+        the random or CREST-style selection of ``method``) runs on all rows
+        as one ground set, on the features that ``features`` names, and ``y``
+        is only carried along. :class:`CoresetTrainer` calls this for a
+        regressor, or for any continuous target.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Numeric targets.
+
+        Returns
+        -------
+        X_resampled, y_resampled
+            The kept rows; ``sample_weight_`` holds their weights.
+        """
+        self._validate_params()
+        if self.sampling_strategy != "auto":
+            raise ValueError(
+                "sampling_strategy gives counts per class, and a regression "
+                "target has no classes; leave it at 'auto' and size the coreset "
+                "with coreset_size.")
+        if isinstance(self.features, str) and self.features == "gradient":
+            raise ValueError(
+                "features='gradient' is the gradient proxy of a classifier "
+                "(predict_proba - onehot(y)) and has no meaning for a regression "
+                "target; use features='input' or a callable.")
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
+                             y_numeric=True, dtype=None)
+        n_samples = X.shape[0]
+        one_class = np.zeros(n_samples, dtype=np.int64)
+        rng = check_random_state(self.random_state)
+        budget = np.array([_as_count(self.coreset_size, n_samples, "coreset_size")])
+        sizes = np.array([n_samples])
+        if self.method == "random":
+            indices, weights = _random_coreset(one_class, budget, sizes, rng)
+            gains = np.full(indices.size, np.nan)
+        else:
+            features = self._selection_features(X, y)
+            if self.method == "facility_location":
+                result = select_coreset(
+                    features, 0, labels=one_class, class_budgets=budget,
+                    metric=self.metric, optimizer=self.optimizer,
+                    epsilon=self.epsilon, random_state=rng)
+                indices, weights, gains = result.indices, result.weights, result.gains
+            else:
+                indices, weights, gains = self._crest_coreset(
+                    features, one_class, budget, sizes, rng)
         self.sample_indices_ = indices
         self.sample_weight_ = weights
         self.gains_ = gains

@@ -1,8 +1,16 @@
 """CoresetTrainer: fit any scikit-learn estimator on a weighted coreset."""
 
 import copy
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
+from sklearn.base import (
+    BaseEstimator,
+    MetaEstimatorMixin,
+    _fit_context,
+    clone,
+    is_classifier,
+    is_regressor,
+)
 from sklearn.utils import get_tags
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import (
@@ -35,6 +43,13 @@ class CoresetTrainer(MetaEstimatorMixin, BaseEstimator):
     instead: at ``fit`` it runs ``selector.fit_resample`` and fits a clone of
     ``estimator`` on the kept rows with ``sample_weight=selector.sample_weight_``;
     at predict time it only delegates to that fitted estimator.
+
+    For a regressor (or, for an estimator that is neither a classifier nor a
+    regressor, a continuous target) there are no classes to split the budget
+    over: the selector's :meth:`~CoresetSelector.fit_resample_continuous`
+    keeps ``coreset_size`` rows of the whole set, chosen on the features
+    alone (``features="input"`` or a callable), each weighted by the rows it
+    stands for. A regressor's integer targets are values, not classes.
 
     Parameters
     ----------
@@ -118,7 +133,15 @@ class CoresetTrainer(MetaEstimatorMixin, BaseEstimator):
                 "it on the coreset with unit weights.")
         selector = CoresetSelector() if self.selector is None else self.selector
         selector = clone(selector)
-        X_core, y_core = selector.fit_resample(X, y)
+        if _is_regression(estimator, y):
+            if not hasattr(selector, "fit_resample_continuous"):
+                raise TypeError(
+                    f"{type(estimator).__name__} fits a regression target, which "
+                    f"{type(selector).__name__} cannot select for (samplers "
+                    "split by class); use a CoresetSelector.")
+            X_core, y_core = selector.fit_resample_continuous(X, y)
+        else:
+            X_core, y_core = selector.fit_resample(X, y)
         if self.weighted:
             weights = getattr(selector, "sample_weight_", None)
             if weights is None:
@@ -201,3 +224,15 @@ def _refuse_non_finite(X):
     estimator unchanged, feature names included."""
     check_array(X, accept_sparse=True, dtype=None, ensure_2d=False, allow_nd=True,
                 ensure_all_finite=True, input_name="X")
+
+
+def _is_regression(estimator, y):
+    """A regressor, or (for an estimator that is neither) a continuous
+    target: the coreset then has one ground set instead of one per class. A
+    regressor's integer targets (scikit-learn's diabetes: 214 distinct
+    values) are values, not classes."""
+    if is_regressor(estimator):
+        return True
+    if is_classifier(estimator):
+        return False
+    return type_of_target(y) in ("continuous", "continuous-multioutput")

@@ -1,5 +1,7 @@
 """CoresetTrainer: weights reach the estimator, delegation, pipelines, search."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -282,3 +284,47 @@ def test_grid_search_over_coreset_size(data):
     refitted = search.best_estimator_[-1]
     assert refitted.selector_.coreset_size == best
     assert len(refitted.selector_.sample_indices_) == round(best * 400)
+
+
+# ------------------------------------------------------------------ regression
+def test_a_regressor_gets_one_ground_set_not_one_class_per_target_value():
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+    X, y = load_diabetes(return_X_y=True)  # 214 distinct integer targets
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = CoresetTrainer(LinearRegression()).fit(X, y)
+    kept = model.selector_.sample_indices_
+    assert len(kept) == round(0.1 * len(y))  # 10%, not one row per target value
+    assert model.selector_.sample_weight_.sum() == pytest.approx(len(y))
+    np.testing.assert_allclose(model.predict(X[:5]),
+                               model.estimator_.predict(X[:5]))
+
+
+@pytest.mark.parametrize("method", ["facility_location", "random", "crest"])
+def test_continuous_targets_train_a_regressor_on_a_weighted_coreset(method):
+    from sklearn.datasets import make_regression
+    from sklearn.linear_model import Ridge
+    X, y = make_regression(400, 5, noise=1.0, random_state=0)
+    selector = CoresetSelector(method=method, coreset_size=0.2, batch_size=16,
+                               random_subset_size=40, random_state=0)
+    model = CoresetTrainer(Ridge(), selector).fit(X, y)
+    assert len(model.selector_.sample_indices_) == 80
+    assert model.score(X, y) > 0.99
+    # The kept rows carry their own targets.
+    np.testing.assert_array_equal(
+        model.selector_.fit_resample_continuous(X, y)[1],
+        y[model.selector_.sample_indices_])
+
+
+def test_regression_refuses_what_only_classes_mean():
+    from sklearn.datasets import make_regression
+    from sklearn.linear_model import Ridge
+    X, y = make_regression(100, 3, random_state=0)
+    with pytest.raises(ValueError, match="features='gradient'"):
+        CoresetTrainer(Ridge(), CoresetSelector(features="gradient")).fit(X, y)
+    with pytest.raises(ValueError, match="sampling_strategy"):
+        CoresetTrainer(Ridge(), CoresetSelector(sampling_strategy={0: 3})).fit(X, y)
+    # A sampler that splits by class cannot serve a regressor.
+    with pytest.raises(TypeError, match="regression target"):
+        CoresetTrainer(Ridge(), RandomUnderSampler(), weighted=False).fit(X, y)
