@@ -18,6 +18,10 @@ from ._facility_location import allocate_budget, select_coreset, select_in_groun
 from ._proxies import estimator_gradient_proxy
 
 
+# The share of the input in one random subset of method="crest" under "auto".
+_AUTO_SUBSET_FRACTION = 0.05
+
+
 class CoresetSelector(BaseSampler):
     """Keep a weighted coreset of the training set.
 
@@ -73,11 +77,12 @@ class CoresetSelector(BaseSampler):
         Accuracy of the stochastic greedy, in (0, 1).
     batch_size : int, default=64
         Size of each mini-batch coreset (``method="crest"`` only).
-    random_subset_size : float or int, default=0.05
+    random_subset_size : "auto", float or int, default="auto"
         Size of each random subset a mini-batch coreset is selected from
-        (``method="crest"`` only): a fraction of the input, or a count. It is
-        raised to ``2 * batch_size`` (with a warning) where it is smaller,
-        because a coreset needs a real choice.
+        (``method="crest"`` only): a fraction of the input, a count, or
+        ``"auto"``: 5% of the input, at least ``2 * batch_size``. A value you
+        set is raised to ``2 * batch_size`` (with a warning) where it is
+        smaller, because a coreset needs a real choice.
     random_state : int, RandomState instance or None, default=None
         Seeds the random baseline, the random subsets, the stochastic greedy
         and the block partition of classes too large for one dense kernel.
@@ -147,6 +152,7 @@ class CoresetSelector(BaseSampler):
         "epsilon": [Interval(numbers.Real, 0, 1, closed="neither")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "random_subset_size": [
+            StrOptions({"auto"}),
             Interval(numbers.Real, 0, 1, closed="right"),
             Interval(numbers.Integral, 1, None, closed="left"),
         ],
@@ -166,7 +172,7 @@ class CoresetSelector(BaseSampler):
         optimizer="lazy",
         epsilon=0.1,
         batch_size=64,
-        random_subset_size=0.05,
+        random_subset_size="auto",
         random_state=None,
     ):
         super().__init__(sampling_strategy=sampling_strategy)
@@ -338,8 +344,13 @@ class CoresetSelector(BaseSampler):
         n_samples = encoded.shape[0]
         total = int(quotas.sum())
         n_coresets = math.ceil(total / self.batch_size)
-        subset_size = _as_count(self.random_subset_size, n_samples,
-                                "random_subset_size")
+        if self.random_subset_size == "auto":
+            subset_size = max(2 * self.batch_size,
+                              _as_count(_AUTO_SUBSET_FRACTION, n_samples,
+                                        "random_subset_size"))
+        else:
+            subset_size = _as_count(self.random_subset_size, n_samples,
+                                    "random_subset_size")
         if subset_size < 2 * self.batch_size:
             user_warnings.warn(
                 f"random_subset_size={self.random_subset_size!r} gives random subsets "

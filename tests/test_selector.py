@@ -529,7 +529,8 @@ def test_cosine_metric_changes_selection(digits):
 def test_crest_warns_when_random_subsets_are_too_small(digits):
     X, y = digits
     # 5% of 1797 is 90 samples, fewer than 2 * batch_size = 128.
-    selector = CoresetSelector(method="crest", coreset_size=0.1, random_state=0)
+    selector = CoresetSelector(method="crest", coreset_size=0.1,
+                               random_subset_size=0.05, random_state=0)
     with pytest.warns(UserWarning, match=r"random_subset_size=0\.05 .* 90 samples") \
             as record:
         X_res, _ = selector.fit_resample(X, y)
@@ -544,6 +545,10 @@ def test_crest_no_warning_with_large_subsets(digits):
     X, y = digits
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        # The default grows to two batches silently.
+        X_res, _ = CoresetSelector(method="crest", coreset_size=0.1,
+                                   random_state=0).fit_resample(X, y)
+        assert X_res.shape == (180, 64)
         crest_selector(coreset_size=0.1, random_state=0).fit_resample(X, y)
         CoresetSelector(method="crest", coreset_size=0.1, batch_size=32,
                         random_subset_size=64, random_state=0).fit_resample(X, y)
