@@ -109,12 +109,12 @@ fig.tight_layout()
 # At the same size, a facility-location coreset gives a more accurate SVC than
 # a random subset, clearly so at the smallest sizes, and both close in on the
 # full-data SVC as the size grows. Time is the other side: the selection (a
-# similarity kernel over each class, then the greedy) takes most of a second
-# even for a 2% coreset, about half of what the SVC on all points takes here,
-# and longer for larger coresets, while a random subset costs nothing to draw.
-# So at equal fit time a larger random subset does as well as a smaller
-# facility-location coreset here; a coreset pays off when the model costs much
-# more to fit than the selection does. The timings are one measurement each on
-# a shared machine, so read them as rough.
+# similarity kernel over each class, then the greedy) has a cost of its own,
+# which the right-hand plot sets against the full SVC's fit (the dashed line),
+# while a random subset costs nothing to draw. Where the selection takes a
+# large share of that time, a larger random subset fitted in the same time
+# can do as well as a smaller facility-location coreset; a coreset pays off
+# when the model costs much more to fit than the selection does. The timings
+# are one measurement each on a shared machine, so read them as rough.
 
 plt.show()

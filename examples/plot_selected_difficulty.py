@@ -124,28 +124,38 @@ for row in np.flatnonzero(built):
           f"{training_set_start[row]:>21.3f}{training_set[row]:>8.3f}")
 
 # %%
+# How hard, relative to the average example: ``selected_loss`` over the
+# training set's loss at the start of the epoch, and the weighted
+# ``train_loss`` over the training set's loss at the end of it.
+relative = selected[built] / training_set_start[built]
+weighted = train[built] / training_set[built]
+print("selected / training set at the start:",
+      " ".join(f"{value:.1f}" for value in relative))
+print("train_loss / training set at the end: ",
+      " ".join(f"{value:.1f}" for value in weighted))
+
+# %%
 # What this shows
 # ---------------
-# All three losses fall as the network learns; in absolute terms the selected
-# examples get easier over training, not harder. Relative to the whole training
-# set it is the other way round. In the first two epochs with coresets, the
-# selected examples' loss lies between the training set's loss at the start and
-# at the end of the epoch: they are about as hard as the average example.
-# Later it is several times the training set's loss, even at the start of the
-# epoch, so the gap is not an artefact of when the losses are measured.
+# How to read the ratios above. A first ratio below 1 says the first coresets
+# were about as hard as the average example (the training set's loss falls
+# during the epoch, so the end of the epoch is the fairer yardstick then).
+# Ratios well above 1 later, measured against the loss at the *start* of the
+# epoch, say the selected examples are harder than average, and not because
+# of when the losses are measured. Facility location on gradient proxies
+# picks examples that cover the gradient space, which includes the unusual,
+# badly fitted ones.
 #
-# The weighted ``train_loss`` stays close to the training set's loss, at times
-# below it, although the coresets hold harder examples than average. Two things
-# pull it down. The weights: a coreset example's weight is the number of
-# examples whose gradients it stands for, and the unusual, badly fitted
-# examples that facility location picks to cover the gradient space stand for
-# small groups, so they get small weights. And repetition: a region's
+# The second line compares the loss the optimizer minimised with the training
+# set's. Two things keep the weighted loss from following the selected
+# examples' difficulty. The weights: a coreset example's weight is the number
+# of examples whose gradients it stands for, and the unusual examples stand
+# for small groups, so they get small weights. And repetition: a region's
 # coresets are chosen from the same pool of examples (the union of its random
 # subsets, ``region_coresets="resample"``), so the network fits those
-# examples as it steps on them. The selected examples are harder than average, but the steps
-# do not concentrate on them. This is one run (other seeds look the same) on a
-# small data set; the project's Fashion-MNIST benchmarks
-# (``benchmarks/RESULTS.md``) record ``selected_loss`` but not yet the
-# training set's loss beside it.
+# examples as it steps on them. This is one run on a small data set; the
+# project's Fashion-MNIST benchmarks (``benchmarks/RESULTS.md``) record
+# ``selected_loss`` and ``subset_loss`` (the mean loss of the random subsets
+# the coresets were chosen from) for every run.
 
 plt.show()
