@@ -47,9 +47,9 @@ from ._data import (
 from ._schedule import CrestSchedule
 
 # The CREST hyperparameters, with their defaults: the authors', except the
-# selection mode and region_coresets (measured, benchmarks/RESULTS.md),
-# min_train_frac (their min_train_size is an absolute count) and the options
-# their code does not have.
+# selection mode, region_coresets, random_subset_size and check_loss
+# (measured, benchmarks/RESULTS.md), min_train_frac (their min_train_size is
+# an absolute count) and the options their code does not have.
 CREST_PARAMS = {
     "selection": "per_step",
     "train_frac": 0.1,
