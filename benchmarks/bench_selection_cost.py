@@ -32,9 +32,11 @@ import numpy as np
 # name -> CrestClassifier parameters; "random" is the reference.
 VARIANTS = {
     "random": {"selection": "random"},
-    "per_step float32": {"selection": "per_step", "selection_precision": "float32"},
-    "per_step auto": {"selection": "per_step"},
-    "per_step auto R=260": {"selection": "per_step", "random_subset_size": 260},
+    "per_step float32, 600 examples": {"selection": "per_step", "random_subset_size": 600,
+                                       "selection_precision": "float32"},
+    "per_step bfloat16, 600 examples": {"selection": "per_step", "random_subset_size": 600,
+                                        "selection_precision": "bfloat16"},
+    "per_step defaults": {"selection": "per_step"},
 }
 BASELINE_VARIANT = {"selection": "per_step"}
 
@@ -124,8 +126,8 @@ def main(argv=None):
     variants = dict(VARIANTS)
     sources = {name: None for name in variants}
     if args.baseline:
-        variants["per_step (baseline checkout)"] = BASELINE_VARIANT
-        sources["per_step (baseline checkout)"] = args.baseline
+        variants["per_step defaults (baseline checkout)"] = BASELINE_VARIANT
+        sources["per_step defaults (baseline checkout)"] = args.baseline
     figures = {name: [] for name in variants}
     for repeat in range(args.repeats):
         # Interleaved, so that machine load hits every variant alike.
