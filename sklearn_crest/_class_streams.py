@@ -104,4 +104,6 @@ def draw_per_class(positions, labels, quotas, random_state):
     rank = np.arange(len(order)) - (np.cumsum(counts) - counts)[sorted_labels]
     chosen = positions[order[rank < quotas[sorted_labels]]]
     taken = np.minimum(counts, quotas)
+    if not taken.any():
+        return []
     return np.split(chosen, np.cumsum(taken[taken > 0])[:-1])

@@ -311,8 +311,9 @@ default="per_step"
         random batches.
     data_on_device : "auto" or bool, default="auto"
         Keep array or tensor training data on the training ``device`` for
-        the fit: moved once, so that every batch and every random subset is
-        gathered there rather than copied from host memory at each step.
+        the fit: moved once per ``fit`` or ``partial_fit`` call, so that
+        every batch and every random subset is gathered there rather than
+        copied from host memory at each step.
         ``"auto"`` does so on a CUDA device when the data take at most half
         of its free memory; ``False`` keeps them in host memory. No effect on
         the CPU or for a torch ``Dataset`` (read through its loader).
@@ -784,16 +785,23 @@ default="per_step"
 
     def load_params(self, f_params=None, f_optimizer=None, f_criterion=None,
                     f_history=None, checkpoint=None, **kwargs):
-        """skorch's ``load_params``; loaded module parameters are a trained
-        model, so the next fit skips the random warm-up epoch and selects from
-        its first step (the warm-up exists because an untrained model's
-        gradients say nothing). The schedule's other state (pool, coresets,
-        the quadratic model) starts afresh: pickle the estimator to keep it."""
+        """skorch's ``load_params``, and the schedule told about it.
+
+        Loaded module parameters are a trained model: a ``partial_fit`` (or
+        a ``fit`` with ``warm_start=True``) that continues from them selects
+        from its first step, without the random warm-up epoch (which exists
+        because an untrained model's gradients say nothing). The current
+        region (its coresets, proxy pool and quadratic model, all made with
+        other parameters) is dropped; the pool and the loss history stay. A
+        plain ``fit`` re-initialises everything, as in skorch. Pickle the
+        estimator to keep the whole schedule.
+        """
         super().load_params(f_params=f_params, f_optimizer=f_optimizer,
                             f_criterion=f_criterion, f_history=f_history,
                             checkpoint=checkpoint, **kwargs)
         loaded_module = f_params is not None or checkpoint is not None
         if loaded_module and getattr(self, "schedule_", None) is not None:
+            self.schedule_.reset_region()
             self.schedule_.epoch = max(self.schedule_.epoch, 1)
         return self
 

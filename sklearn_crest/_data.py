@@ -22,7 +22,7 @@ def data_device(setting, device, dataset):
     ``device`` when ``setting`` is True, or when it is ``"auto"``, the
     device is a GPU and the tensors take at most half of its free memory;
     None (where they are) otherwise."""
-    if setting is False or torch.device(device).type == "cpu":
+    if setting is False or device is None or torch.device(device).type == "cpu":
         return None
     if setting is True:
         return device

@@ -211,7 +211,16 @@ class CrestSchedule:
 
     def __setstate__(self, state):
         generator_state = state.pop("torch_generator")
+        # Pickles of earlier versions lack this round's attributes and
+        # settings, and hold the generator itself.
+        self.__dict__.update({"_class_streams": None, "observations": [],
+                              "pending_observation": None})
         self.__dict__.update(state)
+        self.config = {"selection_precision": "auto", "check_loss": "sample",
+                       **self.config}
+        if isinstance(generator_state, torch.Generator):
+            self.torch_generator = generator_state
+            return
         self.torch_generator = torch.Generator()
         self.torch_generator.set_state(
             torch.from_numpy(np.array(generator_state, dtype=np.uint8)))
@@ -379,6 +388,11 @@ class CrestSchedule:
         an observation (the region's first steps serve freshly built
         coresets, whose losses are measured at the step itself) it passes.
         """
+        if not math.isfinite(self.quadratic_model.loss_at_selection):
+            # A diverged model predicts nothing: select again, as a failing
+            # sample check would.
+            self.epoch_stats["n_checks"] += 1
+            return False
         if not self.observations:
             return True
         start = time.perf_counter()
@@ -391,7 +405,8 @@ class CrestSchedule:
         self.epoch_stats["check_s"] += time.perf_counter() - start
         self.check_log.append((self.global_step,
                                self.global_step - self.last_selection_step,
-                               loss, loss - observed[:, 0].mean() + observed[:, 1].mean()))
+                               float(loss),
+                               float(loss - observed[:, 0].mean() + observed[:, 1].mean())))
         return bool(error <= self.config["check_thresh_factor"] * loss)
 
     def observation_for(self, positions, weights):
@@ -771,13 +786,12 @@ class CrestSchedule:
         reason = ("has no torch.nn.Linear with one output per class" if layer is None
                   else "has a torch.nn.Linear with one output per class, but its "
                   "output is not the module's prediction")
-        warnings.warn(
+        user_warnings.warn(
             f"selection='gradmatch' matches the gradients of the output layer's "
             f"weights and bias, but the module {reason}; matching the bias "
             "gradients (softmax minus one-hot) only. End the module with a "
             "torch.nn.Linear(n_features, n_classes) that produces the logits "
-            "(a softmax after it is fine) to match the full last-layer gradient.",
-            UserWarning, stacklevel=4)
+            "(a softmax after it is fine) to match the full last-layer gradient.")
 
     def _epoch_subset_batches(self, n_steps):
         """``n_steps`` shuffled batches of the epoch's weighted subset (the

@@ -30,16 +30,25 @@ import torch
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
+def device_type(device):
+    """``"cpu"``, ``"cuda"``, ... of a skorch ``device`` setting; None for
+    ``device=None`` (skorch's "leave everything where it is")."""
+    return None if device is None else torch.device(device).type
+
+
 def native_bfloat16(device):
     """Whether ``device`` runs bfloat16 matrix work natively (faster than
-    float32), rather than emulating it."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-        return bool(torch.backends.mkldnn.is_available() and supported is not None
-                    and supported())
+    float32), rather than emulating it: CPUs with AVX512-BF16 or AMX (not
+    merely AVX-512, where oneDNN emulates bf16), CUDA devices of compute
+    capability 8.0 or later (Ampere on)."""
+    kind = device_type(device)
+    if kind == "cuda":
+        return (torch.cuda.is_available()
+                and torch.cuda.get_device_capability(torch.device(device))[0] >= 8)
+    if kind == "cpu":
+        checks = [getattr(torch.cpu, name, None) for name in
+                  ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        return any(check() for check in checks if check is not None)
     return False
 
 
@@ -50,8 +59,7 @@ def autocast_dtype(precision, device):
     ``"bfloat16"`` is honoured on any CPU or CUDA device (emulated where not
     native, which is slower but still correct).
     """
-    device = torch.device(device)
-    if precision == "float32" or device.type not in ("cpu", "cuda"):
+    if precision == "float32" or device_type(device) not in ("cpu", "cuda"):
         return None
     if precision == "bfloat16" or native_bfloat16(device):
         return torch.bfloat16
@@ -59,17 +67,22 @@ def autocast_dtype(precision, device):
 
 
 def _channels_last_parameters(module):
-    """The module's parameters and buffers with every 4-D parameter copied to
-    channels-last, or None when it has no 4-D parameter (nothing to gain)."""
+    """The module's parameters, with the weights of its 2-D convolutions
+    copied to channels-last; None when it has no 2-D convolution (nothing to
+    gain). Only ``torch.nn.Conv2d`` weights: a custom layer may reshape its
+    4-D parameter with ``view``, which a channels-last copy does not allow."""
+    convolutions = {name + ("." if name else "") + "weight"
+                    for name, layer in module.named_modules()
+                    if isinstance(layer, torch.nn.Conv2d)}
     parameters = dict(module.named_parameters())
-    four_d = {name for name, p in parameters.items() if p.ndim == 4}
-    if not four_d:
+    if not convolutions & set(parameters):
         return None
     # ``Tensor.to(memory_format=...)`` sets NHWC strides even where the layout
     # is ambiguous (one input channel), where ``contiguous`` would return the
     # tensor unchanged and the convolution would stay NCHW.
     return {("module." + name): (p.detach().to(memory_format=torch.channels_last)
-                                 if name in four_d else p.detach())
+                                 if name in convolutions and p.ndim == 4
+                                 else p.detach())
             for name, p in parameters.items()}
 
 
@@ -95,26 +108,33 @@ def selection_mode(net, precision):
     was_training = module.training
     net._set_training(False)
     dtype = autocast_dtype(precision, net.device)
-    device_type = torch.device(net.device).type
-    autocast = (torch.autocast(device_type, dtype=dtype) if dtype is not None
+    kind = device_type(net.device)
+    autocast = (torch.autocast(kind, dtype=dtype) if dtype is not None
                 else contextlib.nullcontext())
     try:
         with torch.inference_mode(), autocast:
             parameters = (_channels_last_parameters(module)
-                          if device_type in ("cpu", "cuda") else None)
-            if parameters is None:
-                run = net.forward_unpadded
-            else:
-                wrapper = _NetForward(net)
+                          if kind in ("cpu", "cuda") else None)
+            wrapper = _NetForward(net) if parameters is not None else None
 
-                def run(x):
+            def run(x):
+                nonlocal parameters
+                if parameters is None:
+                    return net.forward_unpadded(x)
+                try:
                     return torch.func.functional_call(
                         wrapper, parameters, (x,), strict=False, tie_weights=True)
+                except RuntimeError:
+                    # A forward that cannot take channels-last weights (a
+                    # layer that reshapes them): the module's own layout,
+                    # for the rest of the pass. A real error fails again.
+                    parameters = None
+                    return net.forward_unpadded(x)
 
             def forward(x, exact=False):
                 if not exact or dtype is None:
                     return run(x)
-                with torch.autocast(device_type, enabled=False):
+                with torch.autocast(kind, enabled=False):
                     return run(x)
             yield forward
     finally:
@@ -130,15 +150,19 @@ CPU_BATCHES_PER_CHUNK = 2
 # holds as many rows as fit in this much input (activations are a small
 # multiple of it), at least two batches.
 DEVICE_CHUNK_INPUT_BYTES = 64 * 2**20
+DEVICE_MAX_BATCHES_PER_CHUNK = 16
 
 
 def chunk_rows(device, batch_size, row_bytes=None):
     """Rows per forward pass of a selection pass on ``device``, for input
     rows of ``row_bytes`` bytes (None when unknown: a user Dataset)."""
     floor = CPU_BATCHES_PER_CHUNK * batch_size
-    if torch.device(device).type != "cuda" or not row_bytes:
+    if device_type(device) != "cuda" or not row_bytes:
         return floor
-    return max(floor, DEVICE_CHUNK_INPUT_BYTES // int(row_bytes))
+    # Activations can be tens of times the input: never more than
+    # DEVICE_MAX_BATCHES_PER_CHUNK training batches at once.
+    return min(max(floor, DEVICE_CHUNK_INPUT_BYTES // int(row_bytes)),
+               DEVICE_MAX_BATCHES_PER_CHUNK * batch_size)
 
 
 def prediction(output):

@@ -313,6 +313,10 @@ class CoresetSelector(BaseSampler):
                 "features='gradient' is the gradient proxy of a classifier "
                 "(predict_proba - onehot(y)) and has no meaning for a regression "
                 "target; use features='input' or a callable.")
+        # Validated copies for the selection; the kept rows are indexed from
+        # the input itself, so a DataFrame stays a DataFrame (column names
+        # reach the estimator, and column selection by name still works).
+        original_X, original_y = X, y
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                              y_numeric=True, dtype=None)
         n_samples = X.shape[0]
@@ -337,7 +341,7 @@ class CoresetSelector(BaseSampler):
         self.sample_indices_ = indices
         self.sample_weight_ = weights
         self.gains_ = gains
-        return _safe_indexing(X, indices), _safe_indexing(y, indices)
+        return _safe_indexing(original_X, indices), _safe_indexing(original_y, indices)
 
     def _crest_coreset(self, features, encoded, quotas, class_sizes, rng):
         """Union of mini-batch coresets, each from its own random subset."""

@@ -1358,6 +1358,50 @@ def test_data_stay_in_host_memory_unless_a_gpu_is_asked_for(digits600):
     assert data_device("auto", "cuda", TensorDataset(torch.from_numpy(X))) is None
 
 
+def test_a_schedule_pickled_by_an_earlier_version_unpickles(digits600):
+    # Earlier versions pickled the torch generator itself and had neither
+    # the streams, the training-loss observations nor this round's settings.
+    from sklearn_crest._schedule import CrestSchedule
+    X, y = digits600
+    net = make_net(max_epochs=2).fit(X, y)
+    state = net.schedule_.__getstate__()
+    state["torch_generator"] = torch.Generator().manual_seed(3)
+    for name in ("_class_streams", "observations", "pending_observation"):
+        del state[name]
+    for key in ("selection_precision", "check_loss"):
+        del state["config"][key]
+    schedule = CrestSchedule.__new__(CrestSchedule)
+    schedule.__setstate__(state)
+    assert schedule.pending_observation is None and schedule.observations == []
+    assert schedule.config["check_loss"] == "sample"  # what that version did
+    torch.testing.assert_close(torch.rand(2, generator=schedule.torch_generator),
+                               torch.rand(2, generator=torch.Generator().manual_seed(3)))
+    net.schedule_ = schedule
+    net.partial_fit(X, y)  # and training goes on
+    assert net.history[-1, "n_steps"] > 0
+
+
+def test_loading_parameters_drops_the_region_made_with_others(digits600, tmp_path):
+    X, y = digits600
+    net = make_net(max_epochs=2, check_thresh_factor=1e9).fit(X, y)
+    net.save_params(f_params=tmp_path / "params.pt")
+    assert net.schedule_.region is not None and net.schedule_.coresets
+    net.load_params(f_params=tmp_path / "params.pt")
+    assert net.schedule_.region is None and not net.schedule_.coresets
+    net.partial_fit(X, y)  # two epochs: a new region at once, and no other
+    assert net.history[-2:, "n_selections"] == [1, 0]
+
+
+def test_a_diverged_quadratic_model_fails_the_training_loss_check(digits600):
+    X, y = digits600
+    net = make_net(max_epochs=2, check_thresh_factor=1e9).fit(X, y)
+    schedule = net.schedule_
+    schedule.observations = [(0.0, 0.0, 1.0)]
+    assert schedule._training_check_passes()
+    schedule.quadratic_model.loss_at_selection = float("nan")
+    assert not schedule._training_check_passes()
+
+
 class TemperatureMLP(torch.nn.Module):
     """A forward that needs a fit parameter."""
 

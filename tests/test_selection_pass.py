@@ -140,10 +140,13 @@ def test_an_unknown_precision_is_refused(digits600):
 
 def test_a_selection_pass_is_chunked_for_the_cache_on_cpu_and_by_memory_on_gpu():
     from sklearn_crest._selection_pass import DEVICE_CHUNK_INPUT_BYTES, chunk_rows
-    # CPU: two batches, whatever the rows.
+    # CPU (and skorch's device=None): two batches, whatever the rows.
     assert chunk_rows("cpu", 128, row_bytes=3136) == 256
-    # GPU: as many rows as fit the input bound, at least two batches.
-    assert chunk_rows("cuda", 128, row_bytes=3136) == DEVICE_CHUNK_INPUT_BYTES // 3136
+    assert chunk_rows(None, 128, row_bytes=3136) == 256
+    # GPU: as many rows as fit the input bound, at least two batches and at
+    # most sixteen (activations can be tens of times the input).
+    assert chunk_rows("cuda", 16, row_bytes=3136) == 16 * 16
+    assert chunk_rows("cuda", 4096, row_bytes=3136) == DEVICE_CHUNK_INPUT_BYTES // 3136
     assert chunk_rows("cuda:1", 128, row_bytes=10**8) == 256
     assert chunk_rows("cuda", 128, row_bytes=None) == 256  # a Dataset's rows
 
@@ -166,3 +169,38 @@ def test_a_reduced_precision_pass_does_not_misjudge_the_output_convention(digits
     assert net._output_convention_checked
     assert torch.isfinite(losses).all()
     torch.testing.assert_close(probabilities.sum(1), torch.ones(200), rtol=0, atol=2e-2)
+
+
+class ReshapingConv(torch.nn.Conv2d):
+    """A convolution that standardises its weight through ``view``, which a
+    channels-last copy of the weight does not allow."""
+
+    def forward(self, X):
+        weight = self.weight.view(self.weight.size(0), -1)
+        weight = (weight - weight.mean(1, keepdim=True)).view_as(self.weight)
+        return torch.nn.functional.conv2d(X, weight, self.bias, padding=1)
+
+
+class ReshapingCNN(TinyCNN):
+    def __init__(self, n_classes):
+        super().__init__(n_classes)
+        self.conv = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1),
+                                        ReshapingConv(4, 4, 3, padding=1))
+
+
+def test_a_layer_that_reshapes_its_weight_falls_back_to_the_module_layout(digits600):
+    X, y = digits600
+    net = _fitted(ReshapingCNN, digits600, max_epochs=3)
+    assert net.history[-1, "n_selections"] > 0
+    probabilities, _ = selection_outputs(net, [_batch(digits600)], "float32")
+    with torch.no_grad():
+        expected = torch.softmax(net.module_.eval()(torch.from_numpy(X[:200])), 1)
+    torch.testing.assert_close(probabilities, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_device_none_selects_on_the_cpu(digits600):
+    # skorch's device=None leaves tensors where they are.
+    X, y = digits600
+    net = _fitted(TinyCNN, digits600, device=None)
+    assert net.history[-1, "n_selections"] > 0
+    assert net.predict(X).shape == y.shape

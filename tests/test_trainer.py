@@ -328,3 +328,21 @@ def test_regression_refuses_what_only_classes_mean():
     # A sampler that splits by class cannot serve a regressor.
     with pytest.raises(TypeError, match="regression target"):
         CoresetTrainer(Ridge(), RandomUnderSampler(), weighted=False).fit(X, y)
+
+
+def test_a_regression_coreset_keeps_dataframe_columns():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.datasets import make_regression
+    from sklearn.linear_model import Ridge
+    X, y = make_regression(200, 3, random_state=0)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    model = CoresetTrainer(Ridge()).fit(frame, y)
+    np.testing.assert_array_equal(model.estimator_.feature_names_in_, ["a", "b", "c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "fitted without feature names"
+        model.predict(frame)
+    # Column selection by name downstream still sees a DataFrame.
+    by_name = CoresetTrainer(make_pipeline(
+        ColumnTransformer([("keep", "passthrough", ["a", "b"])]), Ridge()),
+        weighted=False)
+    assert by_name.fit(frame, y).predict(frame).shape == (200,)
