@@ -6,12 +6,16 @@ training); selection starts with epoch 1, as in the authors' code.
 
 A mini-batch coreset is built in three moves, whatever the mode:
 
-1. **Random subset.** A random subset of the current pool of ``size``
-   examples, ``random_subset_size * n`` (a float) or ``random_subset_size``
-   (an int), split over the classes in proportion to their sizes
-   (``class_balance="proportional"``) or equally (``"balanced"``).
-2. **Gradient proxies.** An eval-mode forward pass over the subset gives each
-   example's last-layer gradient proxy (softmax minus one-hot) and its loss.
+1. **Random subset.** A random subset of the current pool:
+   ``random_subset_size * n`` examples (a float), ``random_subset_size`` (an
+   int), or under ``"auto"`` two batches (``per_step``) or 1% of the set
+   (``crest``); split over the classes in proportion to their sizes
+   (``class_balance="proportional"``) or equally (``"balanced"``), and taken
+   in order from per-class shuffled streams (``_class_streams.py``).
+2. **Gradient proxies.** An eval-mode forward pass over the subset
+   (``_selection_pass.py``: bfloat16 where native, channels-last
+   convolutions) gives each example's last-layer gradient proxy (softmax
+   minus one-hot) and its loss.
 3. **Facility location.** Per class (largest-remainder budgets), the greedy
    picks exactly ``batch_size`` medoids, weighted by their cluster sizes and
    rescaled to mean 1. Each training step consumes one such coreset, as the
@@ -33,9 +37,13 @@ evaluates fewer new ones.
    location on a random subset of the region's proxy pool, the union of its
    subsets, at no forward-pass cost (``region_coresets="resample"``), or the
    region's coresets cycle in a fresh order (``"cycle"``, the authors').
-6. **Checks.** Every ``check_interval`` (I) steps, the check sample's loss is
-   compared with the model's prediction; when they differ by more than
+6. **Checks.** Every ``check_interval`` (I) steps the model's prediction is
+   compared with a measured loss; when they differ by more than
    ``check_thresh_factor`` times the loss, a new region starts at once.
+   ``check_loss="training"`` (the default) measures nothing extra: each
+   training step on a coreset from the region's pool reports how its
+   examples' losses changed since the region evaluated them, against the
+   model's predicted change. ``"sample"`` evaluates the check sample again.
 7. **Adaptive interval.** At later selections I becomes
    ``ceil(ref_curvature / curvature * interval_mul)`` and the region's subset
    count ``min(I * batch_num_mul, steps_per_epoch)``.
@@ -56,11 +64,12 @@ training set, nor a class below one random-subset quota.
 Why the check is cheap and consistent here: the authors' check is a forward
 pass over all random subsets (or the whole training set) at almost every
 step, which took 81-96% of the fit time of a prototype that followed it
-literally, and it compares a loss with a model of another loss. Here the check
-evaluates a fixed sample of ``check_sample_size`` examples, in eval mode under
-``torch.inference_mode``, and the quadratic model's ``L0`` and gradient are
-taken on that same sample in the same mode, as is the selection's Hutchinson
-probe (the curvature itself is a running average over the fit's probes).
+literally, and it compares a loss with a model of another loss. Here the
+quadratic model's ``L0`` and gradient are taken on a fixed sample of
+``check_sample_size`` examples in eval mode, as is the selection's Hutchinson
+probe (the curvature itself is a running average over the fit's probes); the
+training-loss check then costs a few vector operations per step, and the
+sample check a forward pass over that same sample in the same mode.
 """
 
 import collections
@@ -68,17 +77,16 @@ import contextlib
 import math
 import numbers
 import time
-import warnings
 
 import numpy as np
 import torch
 from sklearn.utils.random import sample_without_replacement
 
+from . import _user_warnings as user_warnings
 from ._class_streams import ClassStreams, draw_per_class
 from ._curvature import QuadraticLossModel
 from ._facility_location import allocate_budget, select_in_ground_sets
 from ._gradient_matching import gradient_matching_subset
-from . import _user_warnings as user_warnings
 from ._proxies import OutputLayerInputs, find_output_layer, softmax_minus_onehot
 from ._selection_pass import prediction as _prediction
 from ._selection_pass import CPU_BATCHES_PER_CHUNK, chunk_rows, selection_outputs
