@@ -316,7 +316,11 @@ default="per_step"
         copied from host memory at each step.
         ``"auto"`` does so on a CUDA device when the data take at most half
         of its free memory; ``False`` keeps them in host memory. No effect on
-        the CPU or for a torch ``Dataset`` (read through its loader).
+        the CPU or for a torch ``Dataset`` (read through its loader). With
+        the data on the device, ``"per_step"`` selection runs there end to
+        end (``_device_selection.py``): no host synchronisation per step,
+        and the history's ``selection_s`` then counts the host's time to
+        queue the work, not the device's time to do it.
     predict_padding : bool, default=True
         Pad a short evaluation batch (the last one of ``predict``, or a
         ``predict`` of a few rows) with zeros to the evaluation batch size

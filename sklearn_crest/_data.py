@@ -97,6 +97,7 @@ class IndexedData:
         self.collate_fn = collate_fn or default_collate
         self._fingerprint = None
         self._reader = None
+        self._device_rows = None
         if tensors is None and num_workers > 0:
             # Items chosen step by step cannot be prefetched by a DataLoader;
             # threads read (and transform) a batch's items concurrently, as
@@ -149,7 +150,13 @@ class IndexedData:
         return len(self), digest.hexdigest()
 
     def batch(self, positions):
-        """``(X, y)`` of the examples at ``positions`` (int array)."""
+        """``(X, y)`` of the examples at ``positions`` (int array, or an int64
+        tensor on the device of in-memory data, gathered there)."""
+        if isinstance(positions, torch.Tensor):
+            if self._device_rows is None or self._device_rows.device != positions.device:
+                self._device_rows = torch.as_tensor(self.rows).to(positions.device)
+            rows = self._device_rows[positions]
+            return self.X[rows], self.y[rows]
         positions = np.asarray(positions, dtype=np.int64)
         if self.X is not None:
             rows = torch.as_tensor(self.rows[positions]).to(self.X.device)

@@ -85,6 +85,7 @@ from sklearn.utils.random import sample_without_replacement
 from . import _user_warnings as user_warnings
 from ._class_streams import ClassStreams, draw_per_class
 from ._curvature import QuadraticLossModel
+from ._device_selection import DeviceSelection
 from ._facility_location import allocate_budget, select_in_ground_sets
 from ._gradient_matching import gradient_matching_subset
 from ._proxies import OutputLayerInputs, find_output_layer, softmax_minus_onehot
@@ -307,10 +308,13 @@ class CrestSchedule:
             for positions in self._random_batches(n_steps):
                 yield self._step(positions, None)
         elif selection == "per_step":
+            on_device = self._device_selection(data)
             for _ in range(n_steps):
                 start = time.perf_counter()
                 if self.config["proxy_reuse_steps"]:
                     self._select_from_candidates(net, data)
+                elif on_device is not None:
+                    self._select_on_device(net, on_device)
                 else:
                     self.region = None
                     self._forward_and_select(net, data, 1)
@@ -335,6 +339,30 @@ class CrestSchedule:
                 yield self._step(positions, weights)
         self.epoch += 1
 
+    def _device_selection(self, data):
+        """The device-resident per-step path (``_device_selection.py``) when
+        it applies: in-memory data on a CUDA device (``device_path="auto"``;
+        "always" also on the CPU, for tests), and nothing that needs the
+        losses on the host (``drop_learned``)."""
+        setting = getattr(self, "device_path", "auto")
+        if (setting == "never" or data.X is None or self.config["drop_learned"]
+                or (setting == "auto" and data.X.device.type != "cuda")):
+            return None
+        return DeviceSelection(data, self.batch_size, self.config["selection_metric"])
+
+    def _select_on_device(self, net, selection):
+        """A fresh per-step coreset, all on the device; its figures are kept
+        as device scalars and read when the epoch's history is recorded."""
+        start = time.perf_counter()
+        parts = self._draw_random_subsets(1)[0]
+        positions, weights, subset_loss, selected_loss = selection.select(
+            net, parts, self.config["selection_precision"])
+        self.epoch_stats["n_forward_examples"] += int(sum(len(p) for p in parts))
+        self.epoch_stats["selection_forward_s"] += time.perf_counter() - start
+        self.epoch_stats["subset_loss"].append(subset_loss)
+        self.epoch_stats["selected_loss"].append(selected_loss)
+        self.coresets = [(positions, weights)]
+
     def _step(self, positions, weights):
         self.global_step += 1
         self.epoch_stats["n_steps"] += 1
@@ -353,8 +381,8 @@ class CrestSchedule:
     def history_record(self):
         """Per-epoch figures for the net's history."""
         stats = self.epoch_stats
-        coreset_examples = (len(np.unique(np.concatenate([c[0] for c in self.coresets])))
-                            if self.coresets else 0)
+        coreset_examples = (len(np.unique(np.concatenate(
+            [_to_host(c[0]) for c in self.coresets]))) if self.coresets else 0)
         return {
             "n_selections": stats["n_selections"],
             "n_checks": stats["n_checks"],
@@ -1048,7 +1076,16 @@ def _draw_per_class(rng, members, quotas):
 
 
 def _mean_or_nan(values):
-    return float(np.mean(values)) if values else float("nan")
+    """Mean of floats, or of device scalars (read here, once per epoch)."""
+    if not values:
+        return float("nan")
+    if all(isinstance(v, torch.Tensor) for v in values):
+        return float(torch.stack(values).double().mean())  # one read
+    return float(np.mean([float(v) for v in values]))
+
+
+def _to_host(positions):
+    return positions.cpu().numpy() if isinstance(positions, torch.Tensor) else positions
 
 
 def _parameters(net):

@@ -126,3 +126,22 @@ def test_data_on_device_trains_the_same_model(digits600):
     probabilities = [make_net("cuda", data_on_device=setting).fit(X, y).predict_proba(X)
                      for setting in (True, False)]
     np.testing.assert_allclose(probabilities[0], probabilities[1], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("data_on_device", [True, False])
+def test_per_step_selects_on_the_device_when_the_data_are_there(digits600,
+                                                              data_on_device,
+                                                              monkeypatch):
+    from sklearn_crest._device_selection import DeviceSelection
+    calls = []
+    original = DeviceSelection.select
+
+    def recording(self, *args, **kwargs):
+        calls.append(self.device.type)
+        return original(self, *args, **kwargs)
+    monkeypatch.setattr(DeviceSelection, "select", recording)
+    X, y = digits600
+    net = make_net("cuda", data_on_device=data_on_device, max_epochs=3).fit(X, y)
+    assert net.history[-1, "n_selections"] > 0
+    assert set(calls) == ({"cuda"} if data_on_device else set())
+    assert np.isfinite(net.history[-1, "selected_loss"])

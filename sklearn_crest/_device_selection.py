@@ -1,0 +1,163 @@
+"""Per-step selection that stays on the training device: no host round trip.
+
+On a GPU a fresh coreset is cheap arithmetic (a forward pass over a few
+hundred rows, a greedy over ten small similarity matrices) buried in
+overhead: the previous path copied the probabilities to the host, which waits
+for every queued kernel, and ran facility location there. Here, once the data
+are on the device (``data_on_device``), everything after the host's draw of
+positions is queued on the device without reading anything back:
+
+- the drawn positions are copied to the device (a small, asynchronous copy);
+- the rows are gathered on the device and one selection pass gives
+  probabilities and losses (``_selection_pass.py``);
+- proxies, the padded per-class similarity kernels, the batched naive greedy,
+  the cluster-size weights and the coreset's positions are device tensors;
+- the step's batch is gathered on the device from those positions, and the
+  history's figures are read once per epoch.
+
+The greedy is the one of ``_facility_location._batched_naive_greedy`` (same
+gains, in float64; first maximum on ties), so it chooses what the host path
+chooses, up to float rounding. The host path stays the default on the CPU,
+where it is as fast and numpy's greedy is already there.
+"""
+
+import numpy as np
+import torch
+
+from ._facility_location import allocate_budget
+from ._selection_pass import chunk_rows, selection_outputs, take_rows
+
+
+class _Layout:
+    """What a draw's class sizes fix (cached while they repeat): each class's
+    coreset budget, the padded index of each class's rows in the concatenated
+    draw, and where the selected entries sit in the greedy's output."""
+
+    def __init__(self, sizes, batch_size, device):
+        sizes = np.asarray(sizes, dtype=np.int64)
+        budget = min(batch_size, int(sizes.sum()))
+        quotas = np.asarray(allocate_budget(sizes, budget, "proportional",
+                                            every_class=True), dtype=np.int64)
+        keep = quotas > 0
+        offsets = np.cumsum(sizes) - sizes
+        groups = np.flatnonzero(keep)
+        width = int(sizes[groups].max())
+        padded = np.zeros((len(groups), width), dtype=np.int64)
+        valid = np.zeros((len(groups), width), dtype=bool)
+        for row, g in enumerate(groups):
+            padded[row, :sizes[g]] = offsets[g] + np.arange(sizes[g])
+            valid[row, :sizes[g]] = True
+        self.n_steps = int(quotas[groups].max())
+        steps = np.arange(self.n_steps)
+        chosen = steps[None, :] < quotas[groups][:, None]
+        self.padded = torch.as_tensor(padded).to(device)
+        self.valid = torch.as_tensor(valid).to(device)
+        self.pair_valid = self.valid[:, :, None] & self.valid[:, None, :]
+        self.quotas = torch.as_tensor(quotas[groups]).to(device)
+        # Flat positions of the (group, step) entries that are real picks.
+        self.chosen = torch.as_tensor(np.flatnonzero(chosen.ravel())).to(device)
+        self.group_index = torch.arange(len(groups), device=device)
+        self.offsets = torch.as_tensor(offsets[groups]).to(device)
+        self.size = int(quotas.sum())
+
+
+class DeviceSelection:
+    """Fresh per-step coresets on the device of in-memory training data.
+
+    Parameters
+    ----------
+    data : IndexedData
+        With ``X`` on the training device.
+    batch_size : int
+    metric : {"euclidean", "cosine"}
+    """
+
+    def __init__(self, data, batch_size, metric):
+        self.data = data
+        self.batch_size = int(batch_size)
+        self.metric = metric
+        self.device = data.X.device
+        self._layouts = {}
+
+    def select(self, net, parts, precision):
+        """One weighted coreset from the random subset ``parts`` (drawn
+        positions per class, on the host).
+
+        Returns
+        -------
+        positions : torch.Tensor of int64 on the device
+        weights : torch.Tensor of float32 on the device, mean 1
+        subset_loss, selected_loss : 0-d tensors on the device
+        """
+        sizes = tuple(len(part) for part in parts)
+        layout = self._layouts.get(sizes)
+        if layout is None:
+            layout = self._layouts[sizes] = _Layout(sizes, self.batch_size, self.device)
+        drawn = torch.from_numpy(np.concatenate(parts)).to(self.device,
+                                                          non_blocking=True)
+        X, y = self.data.batch(drawn)
+        chunk = chunk_rows(self.device, self.batch_size, self.data.row_bytes())
+        probabilities, losses = selection_outputs(
+            net, [(take_rows(X, slice(i, i + chunk)), y[i:i + chunk])
+                  for i in range(0, len(y), chunk)], precision)
+        proxies = probabilities.clone()
+        proxies[torch.arange(len(y), device=proxies.device), y] -= 1.0
+        similarity = _padded_kernels(proxies, layout, self.metric)
+        local, weights = _batched_greedy(similarity, layout)
+        picked = (layout.offsets[:, None] + local).reshape(-1)[layout.chosen]
+        weights = weights.reshape(-1)[layout.chosen]
+        weights = weights * (layout.size / weights.sum())
+        return drawn[picked], weights, losses.mean(), losses[picked].mean()
+
+
+def _padded_kernels(proxies, layout, metric):
+    """The (G, m, m) similarity kernels of each class's rows, zero where
+    padded, as ``_facility_location._batched_small_ground_sets`` builds them."""
+    points = proxies[layout.padded]
+    n_features = proxies.shape[1]
+    if metric == "euclidean":
+        squared = (points * points).sum(2)
+        sim = torch.baddbmm(squared[:, None, :], points, points.transpose(1, 2),
+                            beta=1.0, alpha=-2.0)
+        sim.add_(squared[:, :, None]).clamp_(min=0.0).sqrt_()
+        sim.mul_(-1.0 / max(n_features, 1)).exp_()
+    else:
+        unit = points / points.norm(dim=2, keepdim=True).clamp_min(1e-12)
+        sim = torch.bmm(unit, unit.transpose(1, 2)).add_(1.0).mul_(0.5)
+        sim.clamp_(0.0, 1.0)
+    sim.diagonal(dim1=1, dim2=2).fill_(1.0)
+    return sim.masked_fill_(~layout.pair_valid, 0.0)
+
+
+def _batched_greedy(similarity, layout):
+    """Naive greedy on every class's kernel at once, with no host read.
+
+    Returns the picked rows (G, n_steps) and their cluster sizes (G, n_steps);
+    entries past a class's quota are padding (``layout.chosen`` drops them).
+    """
+    n_groups, width, _ = similarity.shape
+    groups = layout.group_index
+    covered = similarity.new_zeros((n_groups, width))
+    assignment = torch.zeros((n_groups, width), dtype=torch.int64,
+                             device=similarity.device)
+    available = layout.valid.clone()
+    selected = torch.zeros((n_groups, layout.n_steps), dtype=torch.int64,
+                           device=similarity.device)
+    for step in range(layout.n_steps):
+        gains = (similarity - covered[:, None, :]).clamp_(min=0.0).sum(
+            2, dtype=torch.float64)
+        gains.masked_fill_(~available, -float("inf"))
+        best = gains.argmax(1)
+        active = step < layout.quotas
+        rows = similarity[groups, best]
+        improved = (rows > covered) & active[:, None]
+        assignment.masked_fill_(improved, step)
+        covered = torch.where(improved, rows, covered)
+        selected[:, step] = best
+        # Take the pick out of the candidates, for classes still choosing.
+        still = available.gather(1, best[:, None]) & ~active[:, None]
+        available.scatter_(1, best[:, None], still)
+    weights = torch.zeros((n_groups, layout.n_steps), dtype=torch.float32,
+                          device=similarity.device)
+    weights.scatter_add_(1, assignment, layout.valid.to(torch.float32))
+    return selected, weights
