@@ -27,8 +27,6 @@ import contextlib
 
 import torch
 
-PRECISIONS = ("auto", "float32", "bfloat16")
-
 
 def device_type(device):
     """``"cpu"``, ``"cuda"``, ... of a skorch ``device`` setting; None for
