@@ -26,7 +26,7 @@ on the Fashion-MNIST CNN (median of 3 interleaved fits each).
 import numpy as np
 import torch
 
-from ._facility_location import allocate_budget
+from ._facility_location import allocate_budget, padded_similarity
 from ._selection_pass import chunk_rows, selection_outputs, take_rows
 
 
@@ -114,20 +114,8 @@ class DeviceSelection:
 
 def _padded_kernels(proxies, layout, metric):
     """The (G, m, m) similarity kernels of each class's rows, zero where
-    padded, as ``_facility_location._batched_small_ground_sets`` builds them."""
-    points = proxies[layout.padded]
-    n_features = proxies.shape[1]
-    if metric == "euclidean":
-        squared = (points * points).sum(2)
-        sim = torch.baddbmm(squared[:, None, :], points, points.transpose(1, 2),
-                            beta=1.0, alpha=-2.0)
-        sim.add_(squared[:, :, None]).clamp_(min=0.0).sqrt_()
-        sim.mul_(-1.0 / max(n_features, 1)).exp_()
-    else:
-        unit = points / points.norm(dim=2, keepdim=True).clamp_min(1e-12)
-        sim = torch.bmm(unit, unit.transpose(1, 2)).add_(1.0).mul_(0.5)
-        sim.clamp_(0.0, 1.0)
-    sim.diagonal(dim1=1, dim2=2).fill_(1.0)
+    padded, as the host path builds them."""
+    sim = padded_similarity(proxies[layout.padded], proxies.shape[1], metric)
     return sim.masked_fill_(~layout.pair_valid, 0.0)
 
 

@@ -430,16 +430,10 @@ def _batched_naive_greedy(similarity, valid, quotas):
     return results
 
 
-def _batched_small_ground_sets(tensor, groups, metric):
-    """Kernels of small ground sets, padded into one (G, m, m) array."""
-    n_features = tensor.shape[1]
-    m = max(len(g) for g in groups)
-    padded = np.zeros((len(groups), m), dtype=np.int64)
-    valid = np.zeros((len(groups), m), dtype=bool)
-    for row, group in enumerate(groups):
-        padded[row, :len(group)] = group
-        valid[row, :len(group)] = True
-    points = tensor[torch.as_tensor(padded, device=tensor.device)]
+def padded_similarity(points, n_features, metric):
+    """Similarity kernels of padded ground sets, a (G, m, m) tensor on the
+    points' device: ``points`` is (G, m, d), the rows of each ground set
+    padded to ``m``; the diagonal is 1 (padded entries are not masked)."""
     if metric == "euclidean":
         squared = (points * points).sum(2)
         sim = torch.baddbmm(squared[:, None, :], points, points.transpose(1, 2),
@@ -453,7 +447,20 @@ def _batched_small_ground_sets(tensor, groups, metric):
     else:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
     sim.diagonal(dim1=1, dim2=2).fill_(1.0)
-    sim = sim.cpu().numpy()
+    return sim
+
+
+def _batched_small_ground_sets(tensor, groups, metric):
+    """Kernels of small ground sets, padded into one (G, m, m) array."""
+    n_features = tensor.shape[1]
+    m = max(len(g) for g in groups)
+    padded = np.zeros((len(groups), m), dtype=np.int64)
+    valid = np.zeros((len(groups), m), dtype=bool)
+    for row, group in enumerate(groups):
+        padded[row, :len(group)] = group
+        valid[row, :len(group)] = True
+    points = tensor[torch.as_tensor(padded, device=tensor.device)]
+    sim = padded_similarity(points, n_features, metric).cpu().numpy()
     mask = valid[:, :, None] & valid[:, None, :]
     sim[~mask] = 0.0
     return sim, valid

@@ -263,6 +263,13 @@ class CoresetSelector(BaseSampler):
         classes, encoded, class_sizes = np.unique(y, return_inverse=True,
                                                   return_counts=True)
         quotas = self._class_quotas(y, classes, class_sizes)
+        indices = self._select(X, y, encoded, quotas, class_sizes, rng)
+        return _safe_indexing(X, indices), _safe_indexing(y, indices)
+
+    def _select(self, X, y, encoded, quotas, class_sizes, rng):
+        """Run ``method`` on the ground sets that ``encoded`` names, with
+        ``quotas`` per ground set; set the fitted attributes and return the
+        kept indices."""
         if self.method == "random":
             indices, weights = _random_coreset(encoded, quotas, class_sizes, rng)
             gains = np.full(indices.size, np.nan)
@@ -280,7 +287,7 @@ class CoresetSelector(BaseSampler):
         self.sample_indices_ = indices
         self.sample_weight_ = weights
         self.gains_ = gains
-        return _safe_indexing(X, indices), _safe_indexing(y, indices)
+        return indices
 
     def fit_resample_continuous(self, X, y):
         """Keep a weighted coreset for a regression target.
@@ -320,27 +327,10 @@ class CoresetSelector(BaseSampler):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
                              y_numeric=True, dtype=None)
         n_samples = X.shape[0]
-        one_class = np.zeros(n_samples, dtype=np.int64)
-        rng = check_random_state(self.random_state)
+        # All rows are one ground set: the class path with a single class.
         budget = np.array([_as_count(self.coreset_size, n_samples, "coreset_size")])
-        sizes = np.array([n_samples])
-        if self.method == "random":
-            indices, weights = _random_coreset(one_class, budget, sizes, rng)
-            gains = np.full(indices.size, np.nan)
-        else:
-            features = self._selection_features(X, y)
-            if self.method == "facility_location":
-                result = select_coreset(
-                    features, 0, labels=one_class, class_budgets=budget,
-                    metric=self.metric, optimizer=self.optimizer,
-                    epsilon=self.epsilon, random_state=rng)
-                indices, weights, gains = result.indices, result.weights, result.gains
-            else:
-                indices, weights, gains = self._crest_coreset(
-                    features, one_class, budget, sizes, rng)
-        self.sample_indices_ = indices
-        self.sample_weight_ = weights
-        self.gains_ = gains
+        indices = self._select(X, y, np.zeros(n_samples, dtype=np.int64), budget,
+                               np.array([n_samples]), check_random_state(self.random_state))
         return _safe_indexing(original_X, indices), _safe_indexing(original_y, indices)
 
     def _crest_coreset(self, features, encoded, quotas, class_sizes, rng):

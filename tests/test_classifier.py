@@ -656,6 +656,16 @@ def test_the_default_subset_size_does_not_warn_on_small_data(digits600):
         GridSearchCV(CrestClassifier(MLP, max_epochs=2, batch_size=32, verbose=0,
                                      train_split=None, random_state=0),
                      {"train_frac": [0.1, 0.2]}, cv=2).fit(X, y)
+    # per_step: two batches per random subset; crest: 1% of 600, at least that.
+    for selection in ("per_step", "crest"):
+        net = CrestClassifier(MLP, selection=selection, max_epochs=2, batch_size=32,
+                              verbose=0, train_split=None, random_state=0,
+                              check_loss="sample").fit(X, y)
+        assert net.schedule_._random_subset_total() == 64
+    per_step = CrestClassifier(MLP, max_epochs=2, batch_size=32, verbose=0,
+                               train_split=None, random_state=0).fit(X, y)
+    history = per_step.history[-1]
+    assert history["n_forward_examples"] == 64 * history["n_selections"]
 
 
 def test_no_warning_when_random_subsets_are_large_enough(digits600):
@@ -700,6 +710,7 @@ def test_bad_input_raises_clear_errors(digits600, case):
     ("class_balance", "equal"), ("selection_interval", 0),
     ("gradmatch_regularization", -0.5), ("predict_padding", "yes"),
     ("selection_precision", "float16"), ("check_loss", "eval"),
+    ("data_on_device", "yes"), ("random_subset_size", "half"),
 ])
 def test_bad_hyperparameters_raise_invalid_parameter_error(digits600, param, value):
     X, y = digits600
