@@ -29,9 +29,10 @@ import torch
 from skorch import NeuralNetClassifier
 
 from sklearn_crest import CrestClassifier
-from sklearn_crest._classifier import _CoresetWeightRegistry
 from sklearn_crest._models import MLP, SmallCNN
-from sklearn_crest._schedule import CrestSchedule, _eval_losses
+from sklearn_crest._training_iterator import CoresetWeightRegistry
+from sklearn_crest.selection import CrestRegions
+from sklearn_crest.selection._selection_pass import prediction
 from sklearn_crest.datasets import fetch_fashion_mnist
 
 MODELS = {"mlp": (MLP, {"module__n_features": 784}), "cnn": (SmallCNN, {})}
@@ -57,7 +58,7 @@ def step_cost(model, X, y, repeats):
     weights *= 128 / weights.sum()
     # A coreset batch's weights are registered under its input, as the
     # training iterator does; get_loss finds them there.
-    registry = _CoresetWeightRegistry()
+    registry = CoresetWeightRegistry()
     registry.add(batch[0], weights)
     crest._coreset_weight_registry = registry
     weighted_batch = batch
@@ -77,6 +78,17 @@ def step_cost(model, X, y, repeats):
             "crest_step_ms": 1e3 * crest_s, "ratio": crest_s / plain_s}
 
 
+def _eval_losses(model, data, positions, chunk):
+    """Per-example losses at ``positions``, in eval mode."""
+    losses = []
+    with model.eval_mode(), torch.inference_mode():
+        for start in range(0, len(positions), chunk):
+            X, y = data.batch(positions[start:start + chunk])
+            output = prediction(model.forward(X))
+            losses.append(model.per_example_loss(output, y.to(output.device)))
+    return torch.cat(losses)
+
+
 def overhead_run(model, X, y, epochs, train_frac, check_thresh_factor,
                  check_sample_size, with_reference):
     """A CREST fit; wall time, selection/check seconds and the check log.
@@ -87,20 +99,20 @@ def overhead_run(model, X, y, epochs, train_frac, check_thresh_factor,
     """
     module, module_kwargs = MODELS[model]
     full_check = []
-    original_check = CrestSchedule._check_passes
-    original_bind = CrestSchedule.bind
+    original_check = CrestRegions._sample_check_passes
+    original_bind = CrestRegions.bind
 
     def bind_and_remember(schedule, data):
         schedule.benchmark_data = data
         return original_bind(schedule, data)
 
-    def check_with_reference(schedule, net):
+    def check_with_reference(schedule, model):
         # Also measure what the authors' check measures: the loss on every
         # example of the region's random subsets. Outside the timed region of
         # the library's own check, and excluded from the overhead below.
         start = time.perf_counter()
         region = schedule.region
-        reference = float(_eval_losses(net, schedule.benchmark_data,
+        reference = float(_eval_losses(model, schedule.benchmark_data,
                                        region["positions"], 256).mean())
         # The authors' check anchors the model at the loss of all subsets
         # (as evaluated when each subset was drawn).
@@ -108,13 +120,13 @@ def overhead_run(model, X, y, epochs, train_frac, check_thresh_factor,
                         - schedule.quadratic_model.loss_at_selection)
         full_check.append((reference, anchor_shift))
         spent = time.perf_counter() - start
-        passed = original_check(schedule, net)
+        passed = original_check(schedule, model)
         schedule.reference_seconds = getattr(schedule, "reference_seconds", 0) + spent
         return passed
 
     if with_reference:
-        CrestSchedule._check_passes = check_with_reference
-        CrestSchedule.bind = bind_and_remember
+        CrestRegions._sample_check_passes = check_with_reference
+        CrestRegions.bind = bind_and_remember
     try:
         # The sample check: what this benchmark compares with the authors'.
         clf = CrestClassifier(module, selection="crest", check_loss="sample",
@@ -126,8 +138,8 @@ def overhead_run(model, X, y, epochs, train_frac, check_thresh_factor,
         clf.fit(X, y)
         wall = time.perf_counter() - start
     finally:
-        CrestSchedule._check_passes = original_check
-        CrestSchedule.bind = original_bind
+        CrestRegions._sample_check_passes = original_check
+        CrestRegions.bind = original_bind
     history = clf.history
     reference_s = getattr(clf.schedule_, "reference_seconds", 0.0)
     wall -= reference_s  # the reference measurement is not part of CREST

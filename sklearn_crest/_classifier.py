@@ -1,9 +1,9 @@
 """CrestClassifier: skorch's NeuralNetClassifier trained on CREST coresets.
 
-The estimator only wires skorch's extension points to the CREST schedule
-(``_schedule.py``): ``get_iterator`` serves the schedule's batches,
-``get_loss`` applies the coreset weights, ``on_epoch_end`` records the
-schedule's figures in ``history``. ``fit_loop`` and ``run_single_epoch`` are
+The estimator only wires skorch's extension points to the selection strategy
+named by ``selection`` (``selection/``): ``get_iterator`` serves the
+strategy's batches (``_training_iterator.py``), ``get_loss`` applies their
+weights, ``on_epoch_end`` records the strategy's figures in ``history``. ``fit_loop`` and ``run_single_epoch`` are
 skorch's own, so callbacks, history, checkpoints and ``partial_fit`` work as
 for any skorch net. On top of skorch it behaves like a scikit-learn classifier:
 input validation, float32 casting, label encoding and ``random_state``.
@@ -37,14 +37,17 @@ from torch.utils.data import DataLoader
 
 from . import _user_warnings as user_warnings
 from ._data import (
-    IndexedData,
     KnownLabels,
     SlicingIterator,
     _dataset_labels,
     _in_memory_tensors,
-    data_device,
 )
-from ._schedule import CrestSchedule
+from ._training_iterator import (
+    STRATEGY_OWNED_LOADER_PARAMS,
+    EpochIterator,
+    StepBudgetProgressBar,
+)
+from .selection import STRATEGIES, SelectionModel, parameters_in_use
 
 # The CREST hyperparameters, with their defaults: the authors', except the
 # selection mode, region_coresets, random_subset_size and check_loss
@@ -76,39 +79,12 @@ CREST_PARAMS = {
 }
 
 
-# The selections in which each hyperparameter acts; a value other than the
-# default in another selection is a no-op, and the fit says so.
-_CORESET_MODES = ("crest", "per_step", "craig", "gradmatch")
-_ACTS_IN = {
-    "train_frac": ("crest", "per_step", "craig", "gradmatch", "random"),
-    "random_subset_size": ("crest", "per_step"),
-    "num_minibatch_coreset": ("crest",),
-    "check_interval": ("crest",),
-    "check_thresh_factor": ("crest",),
-    "interval_mul": ("crest",),
-    "batch_num_mul": ("crest",),
-    "check_sample_size": ("crest",),
-    "check_loss": ("crest",),
-    "region_coresets": ("crest",),
-    "proxy_reuse_steps": ("per_step",),
-    "drop_learned": _CORESET_MODES,
-    "watch_interval": _CORESET_MODES,
-    "drop_interval": _CORESET_MODES,
-    "drop_thresh": _CORESET_MODES,
-    "min_train_frac": _CORESET_MODES,
-    "selection_metric": ("crest", "per_step", "craig"),
-    "class_balance": _CORESET_MODES,
-    "selection_interval": ("craig", "gradmatch"),
-    "gradmatch_regularization": ("gradmatch",),
-    "selection_precision": _CORESET_MODES,
-}
+# The selections in which each hyperparameter acts (each strategy lists the
+# parameters it reads); a value other than the default in another selection
+# is a no-op, and the fit says so.
+_ACTS_IN = parameters_in_use()
 # Settings of dropping learned examples, which act only with drop_learned.
 _DROP_PARAMS = ("watch_interval", "drop_interval", "drop_thresh", "min_train_frac")
-
-
-# DataLoader settings that the schedule decides for training batches.
-_SCHEDULE_OWNED_LOADER_PARAMS = {"batch_size", "shuffle", "sampler", "batch_sampler",
-                                 "drop_last"}
 
 
 class CrestClassifier(NeuralNetClassifier):
@@ -410,8 +386,7 @@ default="per_step"
     """
 
     _parameter_constraints: dict = {
-        "selection": [StrOptions({"crest", "per_step", "random", "full",
-                                  "craig", "gradmatch"})],
+        "selection": [StrOptions(set(STRATEGIES))],
         "train_frac": [Interval(numbers.Real, 0, 1, closed="right")],
         "random_subset_size": [StrOptions({"auto"}),
                                Interval(numbers.Integral, 1, None, closed="left"),
@@ -546,7 +521,7 @@ default="per_step"
                 "in one batch) has no CREST meaning.")
         self._warn_ignored_hyperparameters()
         ignored = sorted(set(self.get_params_for("iterator_train"))
-                         & _SCHEDULE_OWNED_LOADER_PARAMS)
+                         & STRATEGY_OWNED_LOADER_PARAMS)
         if ignored:
             warnings.warn(
                 f"iterator_train__{', iterator_train__'.join(ignored)} are not "
@@ -739,7 +714,7 @@ default="per_step"
             if not keep_state:
                 self.initialize()
             else:
-                self.schedule_.reconfigure(self._crest_config(), self.batch_size)
+                self._reconfigure_selection()
             NeuralNet.partial_fit(self, X, y, _routing_method="fit", **fit_params)
         return self
 
@@ -770,7 +745,7 @@ default="per_step"
             if first:
                 self.initialize()
             else:
-                self.schedule_.reconfigure(self._crest_config(), self.batch_size)
+                self._reconfigure_selection()
             NeuralNet.partial_fit(self, X, y, **fit_params)
         return self
 
@@ -778,14 +753,22 @@ default="per_step"
         """Initialize skorch's components and a fresh CREST schedule."""
         self.schedule_ = None
         super().initialize()
-        self.schedule_ = CrestSchedule(self._crest_config(), self.batch_size,
-                                       check_random_state(self._fit_seed()))
+        self.schedule_ = STRATEGIES[self.selection](
+            self._crest_config(), self.batch_size,
+            check_random_state(self._fit_seed()))
         if "schedule_" not in self.cuda_dependent_attributes_:
             # The quadratic model holds parameter-sized tensors on the training
             # device; skorch then maps them to CPU when unpickled without CUDA.
             self.cuda_dependent_attributes_ = (
                 list(self.cuda_dependent_attributes_) + ["schedule_"])
         return self
+
+    def _reconfigure_selection(self):
+        """The fit's strategy under the current parameters (``set_params``
+        between calls that continue training): the pool, counters and loss
+        history stay; another ``selection`` takes them over."""
+        self.schedule_ = self.schedule_.reconfigured(
+            STRATEGIES[self.selection], self._crest_config(), self.batch_size)
 
     def load_params(self, f_params=None, f_optimizer=None, f_criterion=None,
                     f_history=None, checkpoint=None, **kwargs):
@@ -893,14 +876,14 @@ default="per_step"
             if type(callback) is ProgressBar and callback.batches_per_epoch == "auto":
                 # skorch's 'auto' total is len(data) / batch_size; CREST's
                 # epochs have train_frac of that.
-                callback.__class__ = _StepBudgetProgressBar
+                callback.__class__ = StepBudgetProgressBar
         return self
 
     def get_iterator(self, dataset, training=False):
         """CREST's batches for training; tensor slicing for in-memory evaluation."""
         if training and getattr(self, "_schedule_serves_next_training_iterator", False):
             self._schedule_serves_next_training_iterator = False
-            return _CrestEpochIterator(self, dataset)
+            return EpochIterator(self, dataset)
         if training:
             return super().get_iterator(dataset, training=True)
         tensors = _in_memory_tensors(dataset)
@@ -1023,11 +1006,11 @@ default="per_step"
         batch's weights (:meth:`coreset_weights`).
         """
         losses = self.per_example_loss(y_pred, y_true)
-        schedule = getattr(self, "schedule_", None)
-        if (training and schedule is not None
-                and getattr(schedule, "pending_observation", None) is not None):
-            # CREST's training-loss check reads these losses: no forward pass.
-            schedule.observe_training_losses(losses, self)
+        strategy = getattr(self, "schedule_", None)
+        if training and strategy is not None and strategy.wants_training_losses():
+            # A strategy that reads the training losses (CREST's training-loss
+            # check) gets them here: no forward pass of its own.
+            strategy.observe_training_losses(losses, SelectionModel(self))
         weights = self.coreset_weights(X) if (training and X is not None) else None
         if weights is None:
             return losses.mean()
@@ -1073,135 +1056,6 @@ default="per_step"
         if is_dataset(X):
             return indices
         return self.classes_[indices]
-
-
-class _CrestEpochIterator:
-    """What skorch's fit loop iterates once per epoch: the schedule's batches.
-
-    In-memory data is sliced from its tensors. A user ``Dataset`` goes
-    through ``iterator_train`` (torch's ``DataLoader`` by default, with the
-    ``iterator_train__*`` settings: workers, pinned memory, collation) in
-    every epoch whose examples are known when it starts: the first epoch,
-    ``"random"``, ``"full"``, ``"craig"`` and ``"gradmatch"``. ``"per_step"``
-    and ``"crest"`` choose each step's examples with the model of that step,
-    so a loader could not prefetch them: their batches, like the selection's
-    own passes, are read by ``iterator_train__num_workers`` threads of this
-    process (in the calling thread without workers), with the same
-    collation.
-    """
-
-    def __init__(self, net, dataset):
-        self.net = net
-        loader_params = {name: value for name, value
-                         in net.get_params_for("iterator_train").items()
-                         if name not in _SCHEDULE_OWNED_LOADER_PARAMS}
-        self.data = IndexedData(dataset, net.encode_labels,
-                                getattr(net, "_known_labels", None),
-                                collate_fn=loader_params.get("collate_fn"),
-                                num_workers=loader_params.get("num_workers", 0),
-                                device=data_device(net.data_on_device, net.device,
-                                                   dataset))
-        self.loader_params = loader_params
-        if self.data.X is not None and (loader_params
-                                        or net.iterator_train is not DataLoader):
-            warnings.warn(
-                "iterator_train and its settings do not apply to in-memory "
-                "arrays and tensors: their training batches are sliced from "
-                "the tensors directly, which is faster than any loader. Pass a "
-                "torch Dataset to train through iterator_train.",
-                UserWarning, stacklevel=3)
-
-    def __len__(self):
-        self.net.schedule_.bind(self.data)
-        return self.net.schedule_.steps_per_epoch()
-
-    def _planned_batches(self, batches):
-        """The epoch's batches through ``iterator_train``, for a Dataset in an
-        epoch whose examples are known up front; None otherwise."""
-        if self.data.X is not None or not self.net.schedule_.epoch_is_planned():
-            return None
-        plan = list(batches)  # runs the epoch's selection, if any, now
-        loader = self.net.iterator_train(
-            self.data.dataset, batch_sampler=[positions.tolist() for positions, _ in plan],
-            **self.loader_params)
-        return ((X_y, weights) for (_, weights), X_y in zip(plan, loader))
-
-    def __iter__(self):
-        registry = _CoresetWeightRegistry()
-        self.net._coreset_weight_registry = registry
-        batches = self.net.schedule_.epoch_batches(self.net, self.data)
-        served = self._planned_batches(batches)
-        if served is None:
-            served = ((self.data.batch(positions), weights)
-                      for positions, weights in batches)
-        for (X, y), weights in served:
-            if weights is not None:
-                registry.add(X, weights)
-            yield X, y
-        missed = registry.close()
-        if missed:
-            warnings.warn(
-                f"{missed} coreset batches of this epoch were trained without "
-                "their weights: get_loss did not receive the batch's input as "
-                "the training iterator served it (a wrapper copied or moved the "
-                "batch before get_loss). Pass the served X to get_loss, or read "
-                "the weights with coreset_weights(X) before changing the batch.",
-                UserWarning, stacklevel=2)
-
-
-class _StepBudgetProgressBar(ProgressBar):
-    """skorch's ProgressBar, with the training total of CREST's step budget."""
-
-    def _get_batches_per_epoch_phase(self, net, dataset, training):
-        # The instance is the user's (skorch does not copy callbacks), so it
-        # may later serve a plain skorch net: only a schedule changes the total.
-        schedule = getattr(net, "schedule_", None)
-        if training and dataset is not None and schedule is not None:
-            return schedule.steps_for(get_len(dataset))
-        return super()._get_batches_per_epoch_phase(net, dataset, training)
-
-
-class _CoresetWeightRegistry:
-    """Coreset weights of the latest training batches, keyed by the batch's
-    input object: the weights travel with the batch, while skorch's batches
-    stay ``(X, y)`` pairs that every skorch callback and mixin understands.
-
-    Only the latest ``capacity`` batches are kept, so memory stays bounded
-    (a batch is held until it leaves the window) however long the epoch.
-    """
-
-    def __init__(self, capacity=16):
-        self.capacity = capacity
-        self.entries = collections.OrderedDict()
-        self.missed = 0
-
-    def __getstate__(self):
-        # The entries hold training batches: a pickle must not.
-        return {"capacity": self.capacity, "entries": collections.OrderedDict(),
-                "missed": 0}
-
-    def add(self, X, weights):
-        # [input, weights, applied]; the input is held so that its id cannot
-        # be reused by another object while the entry exists.
-        self.entries[id(X)] = [X, weights, False]
-        while len(self.entries) > self.capacity:
-            _, (_, _, applied) = self.entries.popitem(last=False)
-            self.missed += not applied
-
-    def lookup(self, X):
-        entry = self.entries.get(id(X))
-        if entry is None or entry[0] is not X:
-            return None
-        entry[2] = True
-        return entry[1]
-
-    def close(self):
-        """Forget every batch; return how many were never weighted."""
-        missed = self.missed + sum(not applied for _, _, applied
-                                   in self.entries.values())
-        self.entries.clear()
-        self.missed = 0
-        return missed
 
 
 def _refuse_sample_weight(fit_params):

@@ -14,7 +14,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from . import _user_warnings as user_warnings
-from ._facility_location import allocate_budget, select_coreset, select_in_ground_sets
+from ._facility_location import allocate_budget, select_coreset
+from .selection._minibatch_coresets import minibatch_coresets
 from ._proxies import estimator_gradient_proxy
 
 
@@ -360,26 +361,27 @@ class CoresetSelector(BaseSampler):
         per_class = np.minimum(
             class_sizes,
             np.maximum(quotas, np.round(drawn * class_sizes / n_samples).astype(int)))
-        ground_sets, ground_quotas, ground_class = [], [], []
+        # Subset j is the j-th part of every class's draw; each class's quota
+        # is split over its parts in proportion to their sizes.
+        subsets = [[] for _ in range(n_coresets)]
+        quotas_of_subsets = [[] for _ in range(n_coresets)]
         for label, (count, quota) in enumerate(zip(per_class, quotas)):
             members = rng.permutation(np.flatnonzero(encoded == label))[:count]
             parts = np.array_split(members, n_coresets)
             part_quotas = allocate_budget([len(p) for p in parts], int(quota),
                                           "proportional")
-            for part, part_quota in zip(parts, part_quotas):
-                if part_quota > 0:
-                    ground_sets.append(part)
-                    ground_quotas.append(int(part_quota))
-                    ground_class.append(label)
-        solved = select_in_ground_sets(
-            features, ground_sets, ground_quotas, metric=self.metric,
+            for j, (part, part_quota) in enumerate(zip(parts, part_quotas)):
+                subsets[j].append(part)
+                quotas_of_subsets[j].append(int(part_quota))
+        solved = minibatch_coresets(
+            features, subsets, quotas_of_subsets, metric=self.metric,
             optimizer=self.optimizer, epsilon=self.epsilon, random_state=rng)
         indices = np.concatenate([s[0] for s in solved]).astype(np.int64)
         weights = np.concatenate([s[1] for s in solved])
         gains = np.concatenate([s[2] for s in solved])
+        labels_of_selected = encoded[indices]
         # A coreset represents its random subset; scale each class's cluster
         # sizes so that they represent the whole class.
-        labels_of_selected = np.repeat(ground_class, [len(s[0]) for s in solved])
         for label in np.unique(labels_of_selected):
             mask = labels_of_selected == label
             weights[mask] *= class_sizes[label] / weights[mask].sum()

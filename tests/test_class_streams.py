@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sklearn_crest._class_streams import ClassStreams, draw_per_class
+from sklearn_crest.selection._class_streams import ClassStreams, draw_per_class
 
 
 def _members():

@@ -202,12 +202,12 @@ def test_a_training_loss_report_is_the_weighted_change_since_measured(digits600)
         "mask": torch.tensor([True, False, True]),
         "weights": torch.tensor([1.0, 3.0]),
         "losses": np.array([1.0, 2.0]), "predicted": np.array([0.5, 0.7])}
-    schedule.observe_training_losses(torch.tensor([0.5, 9.0, 1.0]), net)
+    from sklearn_crest.selection import SelectionModel
+    schedule.observe_training_losses(torch.tensor([0.5, 9.0, 1.0]), SelectionModel(net))
     ((observed, predicted, now),) = schedule.observations
     assert now == pytest.approx((0.5 + 3 * 1.0) / 4)
     assert observed == pytest.approx(now - (1.0 + 3 * 2.0) / 4)
-    from sklearn_crest._schedule import _parameters
-    model_now = schedule.quadratic_model.predict(_parameters(net))
+    model_now = schedule.quadratic_model.predict(SelectionModel(net).parameters())
     assert predicted == pytest.approx(model_now - (0.5 + 3 * 0.7) / 4)
     assert schedule.pending_observation is None  # read once
 
@@ -298,8 +298,8 @@ def test_get_loss_applies_the_batch_weights(digits600):
     weights = torch.tensor([0.1, 1.9, 0.5, 1.5, 3.0, 0.2, 0.3, 0.5])
 
     # The batch's weights are found by its input object, as served.
-    from sklearn_crest._classifier import _CoresetWeightRegistry
-    registry = _CoresetWeightRegistry()
+    from sklearn_crest._training_iterator import CoresetWeightRegistry
+    registry = CoresetWeightRegistry()
     net._coreset_weight_registry = registry
     registry.add(Xb, weights)
     weighted = net.get_loss(y_pred, yb, X=Xb, training=True)
@@ -1068,7 +1068,7 @@ def test_per_step_selects_a_fresh_weighted_coreset_at_every_step(digits600):
     # Fresh: no two steps share their weights.
     assert len({tuple(w.tolist()) for w in weighted}) == len(weighted)
     # No quadratic model is ever fitted.
-    assert net.schedule_.quadratic_model.anchor is None
+    assert not hasattr(net.schedule_, "quadratic_model")
 
 
 def test_proxy_reuse_steps_evaluates_fewer_examples_per_step(digits600):
@@ -1078,7 +1078,7 @@ def test_proxy_reuse_steps_evaluates_fewer_examples_per_step(digits600):
         net = make_net(selection="per_step", proxy_reuse_steps=reuse,
                        random_subset_size=128, max_epochs=3).fit(X, y)
         forward[reuse] = sum(net.history[:, "n_forward_examples"])
-        candidates = net.schedule_.region
+        candidates = net.schedule_.candidates
         if reuse:
             # Candidates are never older than the reuse window, and the
             # examples just trained on are not among them.
@@ -1135,12 +1135,12 @@ def test_weighted_batches_work_with_skorch_train_scoring_and_warn_when_lost(digi
 def test_changing_the_selection_settings_between_partial_fits_starts_afresh(digits600):
     X, y = digits600
     net = make_net(selection="per_step", max_epochs=2).fit(X, y)
-    assert "age" not in net.schedule_.region  # a per-step subset, no reuse
+    assert net.schedule_.candidates is None  # no reuse, no candidates
     # Reuse needs candidates with ages: the old subset must not be taken
     # for them.
     net.set_params(proxy_reuse_steps=2)
     net.partial_fit(X, y)
-    assert net.schedule_.region["age"].max() <= 3
+    assert net.schedule_.candidates["age"].max() <= 3
     # To crest: a region of its own, with its own check sample and model.
     net.set_params(selection="crest")
     net.partial_fit(X, y)
@@ -1264,7 +1264,10 @@ def test_with_augmentation_the_model_and_its_checks_see_the_same_tensors(digits6
     net.fit(NoisyDigits(X, y))
     schedule = net.schedule_
     from sklearn_crest._curvature import _flat
-    from sklearn_crest._schedule import _losses_of_batches, _parameters
+    from sklearn_crest.selection import SelectionModel
+
+    def _parameters(net):
+        return SelectionModel(net).parameters()
 
     # Back at the selection's parameters, a check measures exactly the loss
     # the quadratic model was anchored on: no fresh augmentation in between.
@@ -1275,7 +1278,7 @@ def test_with_augmentation_the_model_and_its_checks_see_the_same_tensors(digits6
             p.copy_(anchor[offset:offset + p.numel()].view_as(p))
             offset += p.numel()
     assert torch.equal(_flat([p.detach() for p in _parameters(net)]), anchor)
-    checked = float(_losses_of_batches(net, schedule._check_chunks()).mean())
+    checked = float(schedule.check_sample_losses(SelectionModel(net)).mean())
     assert checked == pytest.approx(schedule.quadratic_model.loss_at_selection,
                                     rel=1e-5)
     assert schedule.quadratic_model.predict(_parameters(net)) == pytest.approx(
@@ -1370,9 +1373,11 @@ def test_data_stay_in_host_memory_unless_a_gpu_is_asked_for(digits600):
 
 
 def test_a_schedule_pickled_by_an_earlier_version_unpickles(digits600):
-    # Earlier versions pickled the torch generator itself and had neither
-    # the streams, the training-loss observations nor this round's settings.
+    # Earlier versions kept every mode in one CrestSchedule class, pickled
+    # the torch generator itself and had neither the streams, the
+    # training-loss observations nor this round's settings.
     from sklearn_crest._schedule import CrestSchedule
+    from sklearn_crest.selection import CrestRegions
     X, y = digits600
     net = make_net(max_epochs=2).fit(X, y)
     state = net.schedule_.__getstate__()
@@ -1383,6 +1388,7 @@ def test_a_schedule_pickled_by_an_earlier_version_unpickles(digits600):
         del state["config"][key]
     schedule = CrestSchedule.__new__(CrestSchedule)
     schedule.__setstate__(state)
+    assert type(schedule) is CrestRegions  # the strategy of its selection
     assert schedule.pending_observation is None and schedule.observations == []
     assert schedule.config["check_loss"] == "sample"  # what that version did
     torch.testing.assert_close(torch.rand(2, generator=schedule.torch_generator),
@@ -1693,9 +1699,9 @@ def test_progress_bar_counts_the_step_budget(digits600):
     net = make_net(max_epochs=2, callbacks=[ProgressBar()]).fit(X, y)
     assert net.history[-1, "n_steps"] == math.ceil(0.3 * 600 / 32)
     # skorch's own ProgressBar (not a subclass) is told the budget.
-    from sklearn_crest._classifier import _StepBudgetProgressBar
-    assert isinstance(dict(net.callbacks_)["ProgressBar"], _StepBudgetProgressBar)
-    bar = _StepBudgetProgressBar()
+    from sklearn_crest._training_iterator import StepBudgetProgressBar
+    assert isinstance(dict(net.callbacks_)["ProgressBar"], StepBudgetProgressBar)
+    bar = StepBudgetProgressBar()
     assert bar._get_batches_per_epoch_phase(net, SkorchDataset(X, y), True) == \
         math.ceil(0.3 * 600 / 32)
     assert bar._get_batches_per_epoch_phase(net, SkorchDataset(X, y), False) == \
@@ -1719,10 +1725,10 @@ class SpyRandomState(np.random.RandomState):
 
 
 def test_random_subset_draws_do_not_touch_whole_classes():
-    from sklearn_crest._schedule import _draw_per_class
+    from sklearn_crest.selection._per_step import _draw_from
     rng = SpyRandomState(0)
-    members = [np.arange(1_000_000), np.arange(1_000_000, 1_000_040)]
-    small, whole = _draw_per_class(rng, members, [7, 30])
+    small = _draw_from(np.arange(1_000_000), 7, rng)
+    whole = _draw_from(np.arange(1_000_000, 1_000_040), 30, rng)
     assert len(np.unique(small)) == 7 and small.max() < 1_000_000
     # A draw of 7 from a million looks at the draw, not the class; a draw of
     # most of a small class permutes that class.

@@ -10,7 +10,7 @@ import torch
 from conftest import MLP
 
 from sklearn_crest import CrestClassifier
-from sklearn_crest._device_selection import _batched_greedy, _Layout, _padded_kernels
+from sklearn_crest.selection._per_step_device import _batched_greedy, _Layout, _padded_kernels
 from sklearn_crest._facility_location import select_in_ground_sets
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
@@ -93,5 +93,5 @@ def test_drop_learned_keeps_the_host_path(digits600):
     assert net.schedule_._device_selection(data) is None
     net.schedule_.device_path = "auto"
     net.set_params(drop_learned=False)
-    net.schedule_.reconfigure(net._crest_config(), net.batch_size)
+    net._reconfigure_selection()
     assert net.schedule_._device_selection(data) is None  # CPU data: host path

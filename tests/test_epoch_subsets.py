@@ -100,7 +100,8 @@ def _reselect(net, X, y):
     from skorch.dataset import Dataset
     data = IndexedData(Dataset(torch.from_numpy(X), y), net.encode_labels)
     net.schedule_.bind(data)
-    net.schedule_._select_epoch_subset(net, data)
+    from sklearn_crest.selection import SelectionModel
+    net.schedule_._select_epoch_subset(SelectionModel(net), data)
     return net.schedule_.epoch_subset
 
 

@@ -6,8 +6,9 @@ from conftest import MLP
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_crest import CrestClassifier
-from sklearn_crest import _selection_pass
-from sklearn_crest._selection_pass import autocast_dtype, selection_outputs
+from sklearn_crest.selection import _selection_pass
+from sklearn_crest.selection import SelectionModel
+from sklearn_crest.selection._selection_pass import autocast_dtype, selection_outputs
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -58,7 +59,7 @@ def test_channels_last_pass_matches_the_module_and_leaves_it_untouched(digits600
     before, strides = weight.detach().clone(), weight.stride()
     X, y = _batch(digits600)
     net.module_.train()
-    probabilities, losses = selection_outputs(net, [(X, y)], "float32")
+    probabilities, losses = selection_outputs(SelectionModel(net), [(X, y)], "float32")
     with torch.no_grad():
         logits = net.module_.eval()(X)
     net.module_.train()
@@ -76,8 +77,8 @@ def test_channels_last_pass_matches_the_module_and_leaves_it_untouched(digits600
 def test_bfloat16_pass_returns_float32_close_to_the_float32_pass(digits600):
     net = _fitted(TinyCNN, digits600)
     batch = _batch(digits600)
-    exact, exact_losses = selection_outputs(net, [batch], "float32")
-    reduced, reduced_losses = selection_outputs(net, [batch], "bfloat16")
+    exact, exact_losses = selection_outputs(SelectionModel(net), [batch], "float32")
+    reduced, reduced_losses = selection_outputs(SelectionModel(net), [batch], "bfloat16")
     assert reduced.dtype == reduced_losses.dtype == torch.float32
     assert not torch.equal(reduced, exact)  # it did run in bfloat16
     torch.testing.assert_close(reduced, exact, rtol=0, atol=0.05)
@@ -90,10 +91,10 @@ def test_the_pass_gets_the_fit_parameters_of_the_training_steps(digits600):
     batch = _batch(digits600)
     net._forward_params = {"temperature": 4.0}
     try:
-        hot, _ = selection_outputs(net, [batch], "float32")
+        hot, _ = selection_outputs(SelectionModel(net), [batch], "float32")
     finally:
         net._forward_params = {}
-    cold, _ = selection_outputs(net, [batch], "float32")
+    cold, _ = selection_outputs(SelectionModel(net), [batch], "float32")
     # A higher temperature flattens the probabilities.
     assert hot.max(1).values.mean() < cold.max(1).values.mean()
     # And a fit with the parameter trains and selects with it.
@@ -120,7 +121,7 @@ def test_auto_keeps_craig_and_gradmatch_in_float32(digits600, monkeypatch):
     def recording(net, batches, precision):
         seen.append(precision)
         return original(net, batches, precision)
-    monkeypatch.setattr("sklearn_crest._schedule.selection_outputs", recording)
+    monkeypatch.setattr("sklearn_crest.selection._base.selection_outputs", recording)
     for selection in ("craig", "gradmatch"):
         _fitted(MLP, digits600, selection=selection)
     _fitted(MLP, digits600, selection="per_step")
@@ -139,7 +140,7 @@ def test_an_unknown_precision_is_refused(digits600):
 
 
 def test_a_selection_pass_is_chunked_for_the_cache_on_cpu_and_by_memory_on_gpu():
-    from sklearn_crest._selection_pass import DEVICE_CHUNK_INPUT_BYTES, chunk_rows
+    from sklearn_crest.selection._selection_pass import DEVICE_CHUNK_INPUT_BYTES, chunk_rows
     # CPU (and skorch's device=None): two batches, whatever the rows.
     assert chunk_rows("cpu", 128, row_bytes=3136) == 256
     assert chunk_rows(None, 128, row_bytes=3136) == 256
@@ -165,7 +166,7 @@ def test_a_reduced_precision_pass_does_not_misjudge_the_output_convention(digits
     net = _fitted(SoftmaxCNN, digits600, criterion=torch.nn.NLLLoss,
                   selection_precision="bfloat16")
     net._output_convention_checked = False  # as after a module change
-    probabilities, losses = selection_outputs(net, [_batch(digits600)], "bfloat16")
+    probabilities, losses = selection_outputs(SelectionModel(net), [_batch(digits600)], "bfloat16")
     assert net._output_convention_checked
     assert torch.isfinite(losses).all()
     torch.testing.assert_close(probabilities.sum(1), torch.ones(200), rtol=0, atol=2e-2)
@@ -192,7 +193,7 @@ def test_a_layer_that_reshapes_its_weight_falls_back_to_the_module_layout(digits
     X, y = digits600
     net = _fitted(ReshapingCNN, digits600, max_epochs=3)
     assert net.history[-1, "n_selections"] > 0
-    probabilities, _ = selection_outputs(net, [_batch(digits600)], "float32")
+    probabilities, _ = selection_outputs(SelectionModel(net), [_batch(digits600)], "float32")
     with torch.no_grad():
         expected = torch.softmax(net.module_.eval()(torch.from_numpy(X[:200])), 1)
     torch.testing.assert_close(probabilities, expected, rtol=1e-4, atol=1e-5)

@@ -26,7 +26,7 @@ on the Fashion-MNIST CNN (median of 3 interleaved fits each).
 import numpy as np
 import torch
 
-from ._facility_location import allocate_budget, padded_similarity
+from .._facility_location import allocate_budget, padded_similarity
 from ._selection_pass import chunk_rows, selection_outputs, take_rows
 
 
@@ -81,7 +81,7 @@ class DeviceSelection:
         self.device = data.X.device
         self._layouts = {}
 
-    def select(self, net, parts, precision):
+    def select(self, model, parts, precision):
         """One weighted coreset from the random subset ``parts`` (drawn
         positions per class, on the host).
 
@@ -100,7 +100,7 @@ class DeviceSelection:
         X, y = self.data.batch(drawn)
         chunk = chunk_rows(self.device, self.batch_size, self.data.row_bytes())
         probabilities, losses = selection_outputs(
-            net, [(take_rows(X, slice(i, i + chunk)), y[i:i + chunk])
+            model, [(take_rows(X, slice(i, i + chunk)), y[i:i + chunk])
                   for i in range(0, len(y), chunk)], precision)
         proxies = probabilities.clone()
         proxies[torch.arange(len(y), device=proxies.device), y] -= 1.0

@@ -84,59 +84,53 @@ def _channels_last_parameters(module):
             for name, p in parameters.items()}
 
 
-class _NetForward(torch.nn.Module):
-    """The net's own forward (skorch's ``infer``: dict inputs, fit params) as
-    a module whose parameters ``functional_call`` can substitute."""
+class _ModelForward(torch.nn.Module):
+    """The model's own forward (skorch's ``infer``: dict inputs, fit params)
+    as a module whose parameters ``functional_call`` can substitute."""
 
-    def __init__(self, net):
+    def __init__(self, model):
         super().__init__()
-        self.module = net.module_
-        self._forward = net.forward_unpadded
+        self.module = model.module
+        self._forward = model.forward
 
     def forward(self, x):
         return self._forward(x)
 
 
 @contextlib.contextmanager
-def selection_mode(net, precision):
+def selection_mode(model, precision):
     """Eval mode, no autograd, autocast as ``precision`` says; yields the
     forward function ``(x, exact=False) -> output`` of the pass (``exact``:
-    without autocast)."""
-    module = net.module_
-    was_training = module.training
-    net._set_training(False)
-    dtype = autocast_dtype(precision, net.device)
-    kind = device_type(net.device)
+    without autocast). ``model`` is a :class:`SelectionModel`."""
+    dtype = autocast_dtype(precision, model.device)
+    kind = device_type(model.device)
     autocast = (torch.autocast(kind, dtype=dtype) if dtype is not None
                 else contextlib.nullcontext())
-    try:
-        with torch.inference_mode(), autocast:
-            parameters = (_channels_last_parameters(module)
-                          if kind in ("cpu", "cuda") else None)
-            wrapper = _NetForward(net) if parameters is not None else None
+    with model.eval_mode(), torch.inference_mode(), autocast:
+        parameters = (_channels_last_parameters(model.module)
+                      if kind in ("cpu", "cuda") else None)
+        wrapper = _ModelForward(model) if parameters is not None else None
 
-            def run(x):
-                nonlocal parameters
-                if parameters is None:
-                    return net.forward_unpadded(x)
-                try:
-                    return torch.func.functional_call(
-                        wrapper, parameters, (x,), strict=False, tie_weights=True)
-                except RuntimeError:
-                    # A forward that cannot take channels-last weights (a
-                    # layer that reshapes them): the module's own layout,
-                    # for the rest of the pass. A real error fails again.
-                    parameters = None
-                    return net.forward_unpadded(x)
+        def run(x):
+            nonlocal parameters
+            if parameters is None:
+                return model.forward(x)
+            try:
+                return torch.func.functional_call(
+                    wrapper, parameters, (x,), strict=False, tie_weights=True)
+            except RuntimeError:
+                # A forward that cannot take channels-last weights (a
+                # layer that reshapes them): the module's own layout,
+                # for the rest of the pass. A real error fails again.
+                parameters = None
+                return model.forward(x)
 
-            def forward(x, exact=False):
-                if not exact or dtype is None:
-                    return run(x)
-                with torch.autocast(kind, enabled=False):
-                    return run(x)
-            yield forward
-    finally:
-        net._set_training(was_training)
+        def forward(x, exact=False):
+            if not exact or dtype is None:
+                return run(x)
+            with torch.autocast(kind, enabled=False):
+                return run(x)
+        yield forward
 
 
 # Rows per chunk of a selection pass on the CPU, in training batches: larger
@@ -169,22 +163,22 @@ def prediction(output):
     return output[0] if isinstance(output, (tuple, list)) else output
 
 
-def selection_outputs(net, batches, precision):
+def selection_outputs(model, batches, precision):
     """Class probabilities and per-example losses (float32, on the training
-    device) of the ``(X, y)`` batches, in one selection pass."""
-    nonlinearity = net._get_predict_nonlinearity()
+    device) of the ``(X, y)`` batches, in one selection pass of ``model`` (a
+    :class:`SelectionModel`)."""
     probabilities, losses = [], []
-    with selection_mode(net, precision) as forward:
+    with selection_mode(model, precision) as forward:
         for X, y in batches:
             # The estimator checks its module's output convention (logits or
             # probabilities) on the first batch it scores, with a float32
             # tolerance: that batch runs in float32.
-            exact = not getattr(net, "_output_convention_checked", True)
+            exact = not model.output_convention_checked
             output = prediction(forward(X, exact=exact))
             if isinstance(output, torch.Tensor) and output.is_floating_point():
                 output = output.float()
-            losses.append(net.per_example_loss(output, y.to(output.device)).float())
-            probabilities.append(nonlinearity(output).float())
+            losses.append(model.per_example_loss(output, y.to(output.device)).float())
+            probabilities.append(model.probabilities(output).float())
     return torch.cat(probabilities), torch.cat(losses)
 
 

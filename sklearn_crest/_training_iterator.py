@@ -1,0 +1,162 @@
+"""The training iterator: what skorch's fit loop iterates once per epoch.
+
+skorch's ``fit_loop`` asks ``get_iterator`` for one training iterator and
+iterates it once per epoch; :class:`EpochIterator` serves there the batches
+that the selection strategy chooses (``selection/``). Each batch stays the
+``(X, y)`` pair that skorch, its callbacks and the user's module expect; its
+coreset weights travel beside it in a :class:`CoresetWeightRegistry`, keyed
+by the batch's input object, until ``get_loss`` applies them.
+
+Why a side table and not weights inside the batch: skorch passes a dict ``X``
+to the module's ``forward`` as keyword arguments, so a weight key in ``X``
+would reach every user module (which would have to accept and ignore it);
+a weight column in ``y`` would reach the criterion, the scoring callbacks
+and every ``get_loss`` override. Keyed by the input object, the weights are
+invisible to everything but ``get_loss`` and ``coreset_weights(X)``, and a
+wrapper that copies the batch is detected (the weights go missing, and the
+epoch warns) rather than silently mis-weighted.
+"""
+
+import collections
+import warnings
+
+from skorch.callbacks import ProgressBar
+from skorch.dataset import get_len
+from torch.utils.data import DataLoader
+
+from ._data import IndexedData, data_device
+from .selection import SelectionModel
+
+# DataLoader settings that the selection strategy decides for training batches.
+STRATEGY_OWNED_LOADER_PARAMS = {"batch_size", "shuffle", "sampler", "batch_sampler",
+                                 "drop_last"}
+
+
+
+class EpochIterator:
+    """What skorch's fit loop iterates once per epoch: the schedule's batches.
+
+    In-memory data is sliced from its tensors. A user ``Dataset`` goes
+    through ``iterator_train`` (torch's ``DataLoader`` by default, with the
+    ``iterator_train__*`` settings: workers, pinned memory, collation) in
+    every epoch whose examples are known when it starts: the first epoch,
+    ``"random"``, ``"full"``, ``"craig"`` and ``"gradmatch"``. ``"per_step"``
+    and ``"crest"`` choose each step's examples with the model of that step,
+    so a loader could not prefetch them: their batches, like the selection's
+    own passes, are read by ``iterator_train__num_workers`` threads of this
+    process (in the calling thread without workers), with the same
+    collation.
+    """
+
+    def __init__(self, net, dataset):
+        self.net = net
+        loader_params = {name: value for name, value
+                         in net.get_params_for("iterator_train").items()
+                         if name not in STRATEGY_OWNED_LOADER_PARAMS}
+        self.data = IndexedData(dataset, net.encode_labels,
+                                getattr(net, "_known_labels", None),
+                                collate_fn=loader_params.get("collate_fn"),
+                                num_workers=loader_params.get("num_workers", 0),
+                                device=data_device(net.data_on_device, net.device,
+                                                   dataset))
+        self.loader_params = loader_params
+        if self.data.X is not None and (loader_params
+                                        or net.iterator_train is not DataLoader):
+            warnings.warn(
+                "iterator_train and its settings do not apply to in-memory "
+                "arrays and tensors: their training batches are sliced from "
+                "the tensors directly, which is faster than any loader. Pass a "
+                "torch Dataset to train through iterator_train.",
+                UserWarning, stacklevel=3)
+
+    def __len__(self):
+        self.net.schedule_.bind(self.data)
+        return self.net.schedule_.steps_per_epoch()
+
+    def _planned_batches(self, batches):
+        """The epoch's batches through ``iterator_train``, for a Dataset in an
+        epoch whose examples are known up front; None otherwise."""
+        if self.data.X is not None or not self.net.schedule_.epoch_is_planned():
+            return None
+        plan = list(batches)  # runs the epoch's selection, if any, now
+        loader = self.net.iterator_train(
+            self.data.dataset, batch_sampler=[positions.tolist() for positions, _ in plan],
+            **self.loader_params)
+        return ((X_y, weights) for (_, weights), X_y in zip(plan, loader))
+
+    def __iter__(self):
+        registry = CoresetWeightRegistry()
+        self.net._coreset_weight_registry = registry
+        batches = self.net.schedule_.epoch_batches(SelectionModel(self.net), self.data)
+        served = self._planned_batches(batches)
+        if served is None:
+            served = ((self.data.batch(positions), weights)
+                      for positions, weights in batches)
+        for (X, y), weights in served:
+            if weights is not None:
+                registry.add(X, weights)
+            yield X, y
+        missed = registry.close()
+        if missed:
+            warnings.warn(
+                f"{missed} coreset batches of this epoch were trained without "
+                "their weights: get_loss did not receive the batch's input as "
+                "the training iterator served it (a wrapper copied or moved the "
+                "batch before get_loss). Pass the served X to get_loss, or read "
+                "the weights with coreset_weights(X) before changing the batch.",
+                UserWarning, stacklevel=2)
+
+
+class StepBudgetProgressBar(ProgressBar):
+    """skorch's ProgressBar, with the training total of CREST's step budget."""
+
+    def _get_batches_per_epoch_phase(self, net, dataset, training):
+        # The instance is the user's (skorch does not copy callbacks), so it
+        # may later serve a plain skorch net: only a schedule changes the total.
+        schedule = getattr(net, "schedule_", None)
+        if training and dataset is not None and schedule is not None:
+            return schedule.steps_for(get_len(dataset))
+        return super()._get_batches_per_epoch_phase(net, dataset, training)
+
+
+class CoresetWeightRegistry:
+    """Coreset weights of the latest training batches, keyed by the batch's
+    input object: the weights travel with the batch, while skorch's batches
+    stay ``(X, y)`` pairs that every skorch callback and mixin understands.
+
+    Only the latest ``capacity`` batches are kept, so memory stays bounded
+    (a batch is held until it leaves the window) however long the epoch.
+    """
+
+    def __init__(self, capacity=16):
+        self.capacity = capacity
+        self.entries = collections.OrderedDict()
+        self.missed = 0
+
+    def __getstate__(self):
+        # The entries hold training batches: a pickle must not.
+        return {"capacity": self.capacity, "entries": collections.OrderedDict(),
+                "missed": 0}
+
+    def add(self, X, weights):
+        # [input, weights, applied]; the input is held so that its id cannot
+        # be reused by another object while the entry exists.
+        self.entries[id(X)] = [X, weights, False]
+        while len(self.entries) > self.capacity:
+            _, (_, _, applied) = self.entries.popitem(last=False)
+            self.missed += not applied
+
+    def lookup(self, X):
+        entry = self.entries.get(id(X))
+        if entry is None or entry[0] is not X:
+            return None
+        entry[2] = True
+        return entry[1]
+
+    def close(self):
+        """Forget every batch; return how many were never weighted."""
+        missed = self.missed + sum(not applied for _, _, applied
+                                   in self.entries.values())
+        self.entries.clear()
+        self.missed = 0
+        return missed

@@ -1,0 +1,57 @@
+"""Selection strategies: which examples each training step sees.
+
+One module per strategy, each a subclass of
+:class:`~sklearn_crest.selection._base.SelectionStrategy`, which owns what
+they share (the pool, the step budget, random subsets per class, the eval
+pass, dropping learned examples, the history's figures). The estimator's
+training iterator asks the strategy named by ``selection`` for each epoch's
+batches and weights, and knows nothing about any one of them.
+
+==============  ===========================  ====================================
+``selection``   class                        module
+==============  ===========================  ====================================
+``"random"``    :class:`RandomBatches`       ``_random.py``
+``"full"``      :class:`FullData`            ``_full.py``
+``"per_step"``  :class:`PerStepCoresets`     ``_per_step.py`` (+ ``_per_step_device.py``)
+``"crest"``     :class:`CrestRegions`        ``_crest.py``
+``"craig"``     :class:`CraigSubsets`        ``_craig.py`` (over ``_epoch_subset.py``)
+``"gradmatch"`` :class:`GradMatchSubsets`    ``_gradmatch.py`` (over ``_epoch_subset.py``)
+==============  ===========================  ====================================
+
+Shared building blocks: ``_model.py`` (the narrow view of the model that
+strategies use), ``_selection_pass.py`` (the eval forward pass),
+``_minibatch_coresets.py`` (CREST's mini-batch coresets, also used by
+:class:`~sklearn_crest.CoresetSelector`), ``_class_streams.py`` (per-class
+random draws).
+
+A new strategy is one new module, one entry in :data:`STRATEGIES`, its
+parameters in the estimator, and its tests.
+"""
+
+from ._base import SelectionStrategy
+from ._craig import CraigSubsets
+from ._crest import CrestRegions
+from ._full import FullData
+from ._gradmatch import GradMatchSubsets
+from ._model import SelectionModel
+from ._per_step import PerStepCoresets
+from ._random import RandomBatches
+
+#: The strategy class of each value of the estimator's ``selection``.
+STRATEGIES = {cls.name: cls for cls in (
+    CrestRegions, PerStepCoresets, CraigSubsets, GradMatchSubsets, RandomBatches,
+    FullData)}
+
+
+def parameters_in_use():
+    """For each selection parameter, the selections that read it."""
+    used = {}
+    for name, cls in STRATEGIES.items():
+        for parameter in cls.parameters:
+            used.setdefault(parameter, []).append(name)
+    return {parameter: tuple(names) for parameter, names in used.items()}
+
+
+__all__ = ["STRATEGIES", "SelectionModel", "SelectionStrategy", "CrestRegions",
+           "PerStepCoresets", "CraigSubsets", "GradMatchSubsets", "RandomBatches",
+           "FullData", "parameters_in_use"]

@@ -1,0 +1,405 @@
+"""``selection="crest"``: mini-batch coresets reused within regions where a
+quadratic model of the loss holds (Yang, Kang, Mirzasoleiman, ICML 2023).
+
+1. **Selection.** A region starts with two coresets from two random subsets
+   (``random_subset_size``; ``"auto"``: 1% of the data, at least two
+   batches), a fixed check sample drawn from those subsets, and a quadratic
+   model of the check sample's loss around the current parameters
+   (``_curvature.py``).
+2. **Serving.** Each step builds a coreset from a further random subset until
+   the region has ``num_minibatch_coreset`` of them (a region that ends early
+   never pays for the rest); then every step gets a fresh coreset by facility
+   location on a random subset of the region's proxy pool, the union of its
+   subsets, at no forward-pass cost (``region_coresets="resample"``), or the
+   region's coresets cycle in a fresh order (``"cycle"``, the authors').
+3. **Checks.** Every ``check_interval`` (I) steps the model's prediction is
+   compared with a measured loss; when they differ by more than
+   ``check_thresh_factor`` times the loss, a new region starts at once.
+   ``check_loss="training"`` (the default) measures nothing extra: each
+   training step on a coreset from the region's pool reports how its
+   examples' losses changed since the region evaluated them, against the
+   model's predicted change. ``"sample"`` evaluates the check sample again.
+4. **Adaptive interval.** At later selections I becomes
+   ``ceil(ref_curvature / curvature * interval_mul)`` and the region's subset
+   count ``min(I * batch_num_mul, steps_per_epoch)``.
+
+Why the check is cheap and consistent here: the authors' check is a forward
+pass over all random subsets (or the whole training set) at almost every
+step, which took 81-96% of the fit time of a prototype that followed it
+literally, and it compares a loss with a model of another loss. Here the
+quadratic model's ``L0`` and gradient are taken on a fixed sample of
+``check_sample_size`` examples in eval mode, as is the selection's Hutchinson
+probe (the curvature itself is a running average over the fit's probes); the
+training-loss check then costs a few vector operations per step, and the
+sample check a forward pass over that same sample in the same mode.
+"""
+
+import collections
+import math
+import time
+
+import numpy as np
+import torch
+
+from .._curvature import QuadraticLossModel
+from ._base import AUTHORS_SUBSET_FRACTION, SelectionStrategy
+from ._class_streams import draw_per_class
+from ._selection_pass import CPU_BATCHES_PER_CHUNK, prediction, take_rows
+
+# Examples per forward pass of the check passes (``check_loss="sample"``), in
+# training batches: the selection passes' CPU chunk (``_selection_pass.py``),
+# which keeps a check's memory within what training itself needs.
+_EVAL_BATCHES_PER_CHUNK = CPU_BATCHES_PER_CHUNK
+
+
+class CrestRegions(SelectionStrategy):
+    """CREST: coresets reused while a quadratic loss model holds."""
+
+    name = "crest"
+    parameters = ("train_frac", "random_subset_size", "num_minibatch_coreset",
+                  "check_interval", "check_thresh_factor", "interval_mul",
+                  "batch_num_mul", "check_sample_size", "check_loss",
+                  "region_coresets", "drop_learned", "watch_interval",
+                  "drop_interval", "drop_thresh", "min_train_frac",
+                  "selection_metric", "class_balance", "selection_precision")
+    region_parameters = ("random_subset_size", "class_balance", "region_coresets",
+                         "check_sample_size", "selection_metric", "check_loss")
+    plans_epochs = False
+
+    def __init__(self, config, batch_size, random_state):
+        super().__init__(config, batch_size, random_state)
+        self.__dict__.update(self._fresh_state(self.config))
+
+    @classmethod
+    def _fresh_state(cls, config):
+        return {
+            "check_interval": int(config["check_interval"]),
+            "n_coresets": int(config["num_minibatch_coreset"]),
+            "reference_curvature": None,
+            # (global step, steps since selection, checked loss, predicted
+            # loss) of the latest checks: the evidence of what the check
+            # measures.
+            "check_log": collections.deque(maxlen=100_000),
+            "quadratic_model": QuadraticLossModel(),
+        }
+
+    def _transient_state(self):
+        # region: the region's proxy pool, the positions, gradient proxies
+        # and losses of the union of its random subsets (and when and with
+        # what prediction each loss was measured); later coresets are
+        # resampled from it.
+        return {**super()._transient_state(), "coreset_order": [], "served": 0,
+                "region": None, "region_subsets": 0, "last_selection_step": None,
+                "check_batch": None, "check_sample": None, "observations": [],
+                "pending_observation": None}
+
+    def reset_region(self):
+        """Forget the coresets and the quadratic model too."""
+        super().reset_region()
+        self.quadratic_model = QuadraticLossModel()
+        self.reference_curvature = None
+
+    def _reconfigure(self, old):
+        # Initial values that a user changed apply now; adapted values that
+        # the user did not touch stay adapted.
+        if self.config["check_interval"] != old["check_interval"]:
+            self.check_interval = int(self.config["check_interval"])
+        if self.config["num_minibatch_coreset"] != old["num_minibatch_coreset"]:
+            self.n_coresets = int(self.config["num_minibatch_coreset"])
+
+    def _auto_subset_total(self):
+        # A region's pool is the union of its subsets, and its coresets are
+        # resampled from it: there the authors' 1% stands, at least two
+        # batches.
+        return max(super()._auto_subset_total(),
+                   AUTHORS_SUBSET_FRACTION * self.n_train)
+
+    # ----------------------------------------------------------- the epoch
+    def plan_epoch(self, model, data, n_steps):
+        for _ in range(n_steps):
+            self._select_or_check(model, data, n_steps)
+            positions, weights = self._next_coreset(model, data)
+            # The training step's losses on this coreset come back through
+            # observe_training_losses.
+            self.pending_observation = self._observation_for(positions, weights)
+            yield positions, weights
+
+    def _select_or_check(self, model, data, n_steps):
+        if self.last_selection_step is None or not self.coresets:
+            self._select(model, data, n_steps)
+            return
+        since = self.global_step - self.last_selection_step
+        if since > 0 and since % self.check_interval == 0:
+            if self.config["check_loss"] == "training":
+                passes = self._training_check_passes()
+            else:
+                passes = self._sample_check_passes(model)
+            if not passes:
+                self._select(model, data, n_steps)
+
+    # ----------------------------------------------------------- selection
+    def _select(self, model, data, n_steps):
+        """Start a region: first coresets, check sample, quadratic model."""
+        start = time.perf_counter()
+        self.coresets = []
+        self.coreset_order = []
+        self.served = 0
+        self.region = None
+        self.region_subsets = min(2, self.n_coresets)
+        # Two coresets now; the rest of the region's num_minibatch_coreset are
+        # built when a step first needs them. The authors build all of them at
+        # once, but regions often end before the last ones are used, and each
+        # costs a forward pass over a whole random subset.
+        self._grow_region(model, data, min(2, self.n_coresets))
+        # The check sample: a sample of the random subsets, gathered once, so
+        # that every check sees exactly these tensors (no re-reading, and no
+        # fresh augmentation from a Dataset's transforms).
+        union = self.region["positions"]
+        check_size = min(self.config["check_sample_size"], len(union))
+        # In random order: the curvature probe takes the first chunk, which
+        # must not be the lowest positions (one class, in class-sorted data).
+        self.check_sample = self.rng.choice(union, size=check_size, replace=False)
+        self.check_batch = data.batch(self.check_sample)
+        self._fit_quadratic_model(model)
+        # Measured at the anchor, where the model predicts L0.
+        self.region["predicted"][:] = self.quadratic_model.loss_at_selection
+        self.observations = []
+        self._adapt(n_steps)
+        self.last_selection_step = self.global_step
+        self.epoch_stats["n_selections"] += 1
+        self.epoch_stats["selection_s"] += time.perf_counter() - start
+
+    def _grow_region(self, model, data, n_subsets):
+        """Draw ``n_subsets`` random subsets, run one eval forward pass over
+        their union, and add one mini-batch coreset from each subset.
+
+        The subsets' positions, gradient proxies and losses join the region's
+        proxy pool, from which later coresets of the region are resampled.
+        """
+        subsets = self._draw_random_subsets(n_subsets)
+        union = np.unique(np.concatenate([np.concatenate(s) for s in subsets]))
+        proxies, losses = self._proxies_and_losses(model, data, union)
+        self.epoch_stats["subset_loss"].append(float(losses.mean()))
+        self.coresets.extend(self._coresets_from(subsets, union, proxies, losses))
+        # What the quadratic model predicted when these losses were measured
+        # (NaN before it is fitted; _select sets L0 then): the training-loss
+        # check compares the change of an example's loss since then with the
+        # change of the prediction.
+        predicted = np.full(len(union), self._predicted_loss(model))
+        measured = np.full(len(union), self.global_step, dtype=np.int64)
+        region = {"positions": union, "proxies": proxies, "losses": losses,
+                  "predicted": predicted, "measured": measured}
+        if self.region is not None:
+            # New values first: where subsets overlap, the fresher proxy wins.
+            merged = np.concatenate([union, self.region["positions"]])
+            merged, first = np.unique(merged, return_index=True)
+            region = {
+                "positions": merged,
+                "proxies": torch.cat([proxies, self.region["proxies"]])[first],
+                "losses": np.concatenate([losses, self.region["losses"]])[first],
+                "predicted": np.concatenate([predicted,
+                                             self.region["predicted"]])[first],
+                "measured": np.concatenate([measured,
+                                            self.region["measured"]])[first],
+            }
+        self.region = region
+
+    def _next_coreset(self, model, data):
+        """The coreset for this step.
+
+        Each coreset built so far is served once, in build order; while the
+        region has fewer than ``n_coresets`` random subsets, a step builds a new
+        one (a forward pass over a fresh random subset). After that, every step
+        gets a fresh coreset chosen from a random subset of the region's proxy
+        pool (the union of its random subsets, whose proxies are already
+        known), so that a long region keeps showing new combinations of
+        examples without further forward passes. The authors cycle the same
+        few coresets instead (``region_coresets="cycle"``).
+        """
+        if self.served < len(self.coresets):
+            self.served += 1
+            return self.coresets[self.served - 1]
+        if (self.region_subsets >= self.n_coresets
+                and self.config["region_coresets"] == "cycle"):
+            if not self.coreset_order:
+                self.coreset_order = list(self.rng.permutation(len(self.coresets)))
+            return self.coresets[self.coreset_order.pop()]
+        start = time.perf_counter()
+        # A region pruned by drop_learned may have too little left to choose
+        # from; it then evaluates a fresh random subset, as while it grows.
+        too_small = (len(self.region["positions"])
+                     < min(2 * self.batch_size, int(self.pool.size)))
+        if self.region_subsets < self.n_coresets or too_small:
+            self._grow_region(model, data, 1)
+            self.region_subsets += 1
+            self.served += 1
+            coreset = self.coresets[-1]
+        else:
+            region = self.region
+            _, quotas = self._class_quotas()
+            subset = draw_per_class(region["positions"], self.labels[region["positions"]],
+                                    quotas, self.rng)
+            # Served once and forgotten: a long region must not hoard them.
+            coreset = self._coresets_from([subset], region["positions"],
+                                          region["proxies"], region["losses"])[0]
+        self.epoch_stats["selection_s"] += time.perf_counter() - start
+        return coreset
+
+    def _pool_changed(self):
+        if self.region is not None:
+            # Dropped examples leave the region's proxy pool too.
+            kept = np.isin(self.region["positions"], self.pool)
+            self.region = {key: value[kept] for key, value in self.region.items()}
+
+    # ----------------------------------------------------- the loss model
+    def _fit_quadratic_model(self, model):
+        """Model the check sample's loss around the current parameters.
+
+        ``L0``, ``g`` and ``h`` all describe the loss that the checks measure:
+        the unweighted mean loss of the check sample, in eval mode. (The
+        authors anchor ``L0`` on one loss and take ``g`` from another, so their
+        check fires on the difference between the two losses as much as on the
+        model's error.)
+        """
+        X, y = self.check_batch
+        total = len(y)
+
+        def closure_for(rows):
+            def closure():
+                output = prediction(model.forward(take_rows(X, rows)))
+                return model.per_example_loss(output, y[rows]).mean()
+            return closure
+
+        step = self.batch_size
+        chunks = [(closure_for(slice(i, i + step)), min(step, total - i) / total)
+                  for i in range(0, total, step)]
+        with model.eval_mode():
+            self.quadratic_model.fit(model.parameters(), chunks, self.torch_generator)
+        self.epoch_stats["n_forward_examples"] += int(total)
+
+    def _predicted_loss(self, model):
+        """The quadratic model's loss at the current parameters (NaN before
+        the region's model is fitted)."""
+        if self.quadratic_model.anchor is None:
+            return math.nan
+        return self.quadratic_model.predict(model.parameters())
+
+    def _adapt(self, n_steps):
+        curvature = self.quadratic_model.curvature_norm
+        if not math.isfinite(curvature) or curvature <= 0:
+            # A diverging run (non-finite curvature): keep the current interval
+            # and count rather than fail here; skorch reports the loss.
+            return
+        if self.reference_curvature is None:
+            self.reference_curvature = curvature
+            return
+        ratio = self.reference_curvature / max(curvature, 1e-12)
+        self.check_interval = max(1, math.ceil(ratio * self.config["interval_mul"]))
+        # Coresets are built on demand, so the new count applies to this region
+        # already (in the authors' code, only from the next selection on).
+        self.n_coresets = max(1, min(
+            int(self.check_interval * self.config["batch_num_mul"]), max(n_steps, 1)))
+
+    # ------------------------------------------------------------- checks
+    def _training_check_passes(self):
+        """The check on what training measured anyway (``check_loss="training"``).
+
+        Each coreset served from the region's proxy pool was trained on at
+        least a step after its examples' losses were measured; the training
+        step's own per-example losses (:meth:`observe_training_losses`) give
+        the weighted change of those losses since then, which the quadratic
+        model should predict. The check compares the mean observed change
+        with the mean predicted change over the observations since the last
+        check: a few vector operations per step and no forward pass. Without
+        an observation (the region's first steps serve freshly built
+        coresets, whose losses are measured at the step itself) it passes.
+        """
+        if not math.isfinite(self.quadratic_model.loss_at_selection):
+            # A diverged model predicts nothing: select again, as a failing
+            # sample check would.
+            self.epoch_stats["n_checks"] += 1
+            return False
+        if not self.observations:
+            return True
+        start = time.perf_counter()
+        observed = np.array(self.observations, dtype=np.float64)
+        self.observations = []
+        # Columns: observed change, predicted change, training loss now.
+        error = abs(observed[:, 0].mean() - observed[:, 1].mean())
+        loss = abs(observed[:, 2].mean())
+        self.epoch_stats["n_checks"] += 1
+        self.epoch_stats["check_s"] += time.perf_counter() - start
+        self.check_log.append((self.global_step,
+                               self.global_step - self.last_selection_step,
+                               float(loss),
+                               float(loss - observed[:, 0].mean() + observed[:, 1].mean())))
+        return bool(error <= self.config["check_thresh_factor"] * loss)
+
+    def _observation_for(self, positions, weights):
+        """What the training-loss check needs of the coreset served at this
+        step: for its examples whose losses were measured at an earlier step
+        (in the region's pool), those losses, the model's predictions then
+        and the coreset weights; None when there is none to observe."""
+        region = self.region
+        if (self.config["check_loss"] != "training"
+                or region is None or self.quadratic_model.anchor is None):
+            return None
+        rows = np.minimum(np.searchsorted(region["positions"], positions),
+                          len(region["positions"]) - 1)
+        earlier = ((region["positions"][rows] == positions)
+                   & (region["measured"][rows] < self.global_step)
+                   & np.isfinite(region["predicted"][rows]))
+        if not earlier.any():
+            return None
+        rows = rows[earlier]
+        return {"mask": torch.as_tensor(earlier), "weights": weights[torch.as_tensor(earlier)],
+                "losses": region["losses"][rows], "predicted": region["predicted"][rows]}
+
+    def wants_training_losses(self):
+        return self.pending_observation is not None
+
+    def observe_training_losses(self, losses, model):
+        """Record the weighted change of the observed examples' losses since
+        they were measured, and the change the quadratic model predicts over
+        the same parameters (``check_loss="training"``)."""
+        observation, self.pending_observation = self.pending_observation, None
+        if observation is None or len(losses) != len(observation["mask"]):
+            return
+        start = time.perf_counter()
+        mask = observation["mask"].to(losses.device)
+        weights = observation["weights"].to(losses.device, torch.float32)
+        now = float(torch.dot(weights, losses.detach()[mask].float()) / weights.sum())
+        weights = observation["weights"].numpy().astype(np.float64)
+        then = float(np.dot(weights, observation["losses"]) / weights.sum())
+        predicted_then = float(np.dot(weights, observation["predicted"]) / weights.sum())
+        predicted_now = self._predicted_loss(model)
+        self.observations.append((now - then, predicted_now - predicted_then, now))
+        self.epoch_stats["check_s"] += time.perf_counter() - start
+
+    def check_sample_losses(self, model):
+        """Per-example losses of the check sample now, in eval mode: exactly
+        the tensors the quadratic model was fitted on."""
+        X, y = self.check_batch
+        step = _EVAL_BATCHES_PER_CHUNK * self.batch_size
+        losses = []
+        with model.eval_mode(), torch.inference_mode():
+            for i in range(0, len(y), step):
+                output = prediction(model.forward(take_rows(X, slice(i, i + step))))
+                losses.append(model.per_example_loss(output,
+                                                     y[i:i + step].to(output.device)))
+        return torch.cat(losses)
+
+    def _sample_check_passes(self, model):
+        """The check on the check sample's measured loss (``check_loss="sample"``)."""
+        start = time.perf_counter()
+        losses = self.check_sample_losses(model)
+        true_loss = float(losses.mean())
+        predicted = self.quadratic_model.predict(model.parameters())
+        self.epoch_stats["n_checks"] += 1
+        self.epoch_stats["n_forward_examples"] += int(losses.numel())
+        self.epoch_stats["check_s"] += time.perf_counter() - start
+        self.check_log.append((self.global_step,
+                               self.global_step - self.last_selection_step,
+                               true_loss, predicted))
+        tolerance = self.config["check_thresh_factor"] * abs(true_loss)
+        return abs(true_loss - predicted) <= tolerance

@@ -1,0 +1,26 @@
+"""``selection="full"``: every example once per epoch, as plain skorch trains.
+
+The accuracy reference: ``ceil(n / batch_size)`` steps per epoch over a fresh
+permutation of the whole training set, with unit weights. ``train_frac`` does
+not apply.
+"""
+
+import math
+
+from ._base import SelectionStrategy
+
+
+class FullData(SelectionStrategy):
+    """Shuffled batches of the whole training set."""
+
+    name = "full"
+    parameters = ()
+    warm_up_epochs = 0
+
+    def steps_for(self, n_train):
+        return math.ceil(n_train / self.batch_size)
+
+    def plan_epoch(self, model, data, n_steps):
+        order = self.rng.permutation(self.n_train)
+        for start in range(0, self.n_train, self.batch_size):
+            yield order[start:start + self.batch_size], None
