@@ -47,7 +47,7 @@ from ._training_iterator import (
     EpochIterator,
     StepBudgetProgressBar,
 )
-from .selection import STRATEGIES, SelectionModel, parameters_in_use
+from .selection import SELECTION_NAMES, STRATEGIES, SelectionModel, parameters_in_use
 
 # The CREST hyperparameters, with their defaults: the authors', except the
 # selection mode, region_coresets, random_subset_size and check_loss
@@ -79,10 +79,6 @@ CREST_PARAMS = {
 }
 
 
-# The selections in which each hyperparameter acts (each strategy lists the
-# parameters it reads); a value other than the default in another selection
-# is a no-op, and the fit says so.
-_ACTS_IN = parameters_in_use()
 # Settings of dropping learned examples, which act only with drop_learned.
 _DROP_PARAMS = ("watch_interval", "drop_interval", "drop_thresh", "min_train_frac")
 
@@ -386,7 +382,7 @@ default="per_step"
     """
 
     _parameter_constraints: dict = {
-        "selection": [StrOptions(set(STRATEGIES))],
+        "selection": [StrOptions(SELECTION_NAMES)],
         "train_frac": [Interval(numbers.Real, 0, 1, closed="right")],
         "random_subset_size": [StrOptions({"auto"}),
                                Interval(numbers.Integral, 1, None, closed="left"),
@@ -533,7 +529,10 @@ default="per_step"
         defaults the chosen ``selection`` does not use: a grid over them
         would fit identical models."""
         ignored = []
-        for name, modes in _ACTS_IN.items():
+        # The selections in which each hyperparameter acts (each strategy
+        # lists the parameters it reads); a value other than the default in
+        # another selection is a no-op.
+        for name, modes in parameters_in_use().items():
             value = getattr(self, name)
             if _same_value(value, CREST_PARAMS[name]):
                 continue

@@ -5,16 +5,17 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from sklearn.utils._param_validation import StrOptions
 
 from sklearn_crest import CrestClassifier
 from sklearn_crest._classifier import CREST_PARAMS
 from sklearn_crest.selection import (
+    SELECTION_NAMES,
     STRATEGIES,
     CrestRegions,
     PerStepCoresets,
     SelectionStrategy,
     parameters_in_use,
+    register_strategy,
 )
 
 from conftest import MLP
@@ -37,11 +38,12 @@ class HardestFirst(SelectionStrategy):
 
 
 @pytest.fixture
-def hardest_first(monkeypatch):
-    """Register the toy strategy the way a new module registers its own."""
-    monkeypatch.setitem(STRATEGIES, HardestFirst.name, HardestFirst)
-    monkeypatch.setitem(CrestClassifier._parameter_constraints, "selection",
-                        [StrOptions(set(STRATEGIES))])
+def hardest_first():
+    """The toy strategy, registered for one test."""
+    register_strategy(HardestFirst)
+    yield HardestFirst
+    del STRATEGIES[HardestFirst.name]
+    SELECTION_NAMES.discard(HardestFirst.name)
 
 
 class RecordingClassifier(CrestClassifier):
@@ -78,6 +80,30 @@ def test_a_new_strategy_needs_only_its_module_and_registration(digits600,
     restored.served_ = []
     restored.partial_fit(X, y)
     assert restored.history[-1, "n_steps"] == steps
+
+
+def test_an_unregistered_selection_is_refused_and_registration_is_checked(digits600):
+    X, y = digits600
+    with pytest.raises(ValueError, match="selection"):
+        CrestClassifier(MLP, selection="hardest_first", max_epochs=1,
+                        train_split=None, verbose=0).fit(X, y)
+    with pytest.raises(TypeError, match="SelectionStrategy subclass"):
+        register_strategy(object)
+
+    class Unknown(SelectionStrategy):
+        name = "unknown"
+        parameters = ("train_frac", "temperature")
+    with pytest.raises(ValueError, match=r"\['temperature'\]"):
+        register_strategy(Unknown)
+    assert "unknown" not in STRATEGIES and "unknown" not in SELECTION_NAMES
+
+
+def test_a_registered_strategy_gets_the_ignored_parameter_warning(digits600,
+                                                                  hardest_first):
+    X, y = digits600
+    with pytest.warns(UserWarning, match="does not use proxy_reuse_steps=2"):
+        CrestClassifier(MLP, selection="hardest_first", proxy_reuse_steps=2,
+                        max_epochs=1, train_split=None, verbose=0).fit(X, y)
 
 
 def test_every_selection_parameter_is_read_by_some_strategy():

@@ -24,7 +24,8 @@ strategies use), ``_selection_pass.py`` (the eval forward pass),
 :class:`~sklearn_crest.CoresetSelector`), ``_class_streams.py`` (per-class
 random draws).
 
-A new strategy is one new module, one entry in :data:`STRATEGIES`, its
+A new strategy is one new module, its registration (in :data:`STRATEGIES`
+below, or :func:`register_strategy` for one defined elsewhere), its
 parameters in the estimator, and its tests.
 """
 
@@ -42,6 +43,47 @@ STRATEGIES = {cls.name: cls for cls in (
     CrestRegions, PerStepCoresets, CraigSubsets, GradMatchSubsets, RandomBatches,
     FullData)}
 
+# The accepted values of ``selection``: the estimator's parameter constraint
+# holds this very set, so a registration is valid at once.
+SELECTION_NAMES = set(STRATEGIES)
+
+
+def register_strategy(strategy_class):
+    """Make ``strategy_class`` available as ``selection=strategy_class.name``.
+
+    For a strategy defined outside this package (an experiment, a test).
+    It may read only the estimator's existing parameters, and must list them
+    in ``parameters``. Registering a name again replaces its class.
+
+    Parameters
+    ----------
+    strategy_class : type
+        A subclass of :class:`SelectionStrategy` with a ``name``.
+
+    Returns
+    -------
+    strategy_class : type
+        Unchanged, so that this works as a class decorator.
+    """
+    if not (isinstance(strategy_class, type)
+            and issubclass(strategy_class, SelectionStrategy)):
+        raise TypeError(f"register_strategy takes a SelectionStrategy subclass; "
+                        f"got {strategy_class!r}.")
+    if not isinstance(strategy_class.name, str) or not strategy_class.name:
+        raise ValueError(f"{strategy_class.__name__}.name must be a non-empty "
+                         "string: the value of selection that chooses it.")
+    from .._classifier import CREST_PARAMS  # the estimator's parameters
+
+    unknown = sorted(set(strategy_class.parameters) - set(CREST_PARAMS))
+    if unknown:
+        raise ValueError(
+            f"{strategy_class.__name__}.parameters names {unknown}, which "
+            "CrestClassifier does not have; a registered strategy reads only "
+            f"the estimator's parameters ({', '.join(sorted(CREST_PARAMS))}).")
+    STRATEGIES[strategy_class.name] = strategy_class
+    SELECTION_NAMES.add(strategy_class.name)
+    return strategy_class
+
 
 def parameters_in_use():
     """For each selection parameter, the selections that read it."""
@@ -54,4 +96,4 @@ def parameters_in_use():
 
 __all__ = ["STRATEGIES", "SelectionModel", "SelectionStrategy", "CrestRegions",
            "PerStepCoresets", "CraigSubsets", "GradMatchSubsets", "RandomBatches",
-           "FullData", "parameters_in_use"]
+           "FullData", "parameters_in_use", "register_strategy"]
