@@ -93,6 +93,7 @@ PASSTHROUGH = {
     "region_coresets": str, "proxy_reuse_steps": int, "class_balance": str,
     "selection_interval": int, "gradmatch_regularization": float,
     "selection_precision": str, "check_loss": str, "selection_metric": str,
+    "batch_weighting": str,
 }
 # The string parameters' accepted values, for argparse's own error messages.
 PASSTHROUGH_CHOICES = {
@@ -101,6 +102,7 @@ PASSTHROUGH_CHOICES = {
     "selection_precision": ("auto", "float32", "bfloat16"),
     "check_loss": ("training", "sample"),
     "selection_metric": ("euclidean", "cosine"),
+    "batch_weighting": ("subset", "batch"),
 }
 DATASET_DEFAULTS = {
     # epochs, batch size, learning rate (constant schedule, paper schedule)

@@ -7,8 +7,8 @@ the selection layer was split into one module per strategy
 (``sklearn_crest/selection/``), so this test shows that the split, and any
 later refactoring, changes no batch, no weight and no decision.
 
-Regenerate it only for a change meant to alter behaviour, and say so in the
-commit: ``python tests/test_selection_trace.py``.
+Regenerate a case only for a change meant to alter its behaviour, and say
+so in the commit: ``python tests/test_selection_trace.py [CASE ...]``.
 """
 
 import hashlib
@@ -50,6 +50,8 @@ CASES = {
     "craig": {"selection": "craig", "train_frac": 0.3},
     "craig_drop": {"selection": "craig", "train_frac": 0.3, "drop_learned": True,
                    "watch_interval": 1, "drop_interval": 2, "drop_thresh": 0.3},
+    "craig_subset_weighting": {"selection": "craig", "train_frac": 0.3,
+                               "batch_weighting": "subset"},
     "gradmatch": {"selection": "gradmatch", "train_frac": 0.3},
     "gradmatch_interval": {"selection": "gradmatch", "train_frac": 0.3,
                            "selection_interval": 2},
@@ -104,11 +106,14 @@ def run_case(params):
     return {"steps": net.trace_, "history": history}
 
 
-def _record():
+def _record(names=None):
+    """Record the cases ``names`` (all by default), keeping the others."""
     torch.set_num_threads(1)
     TRACE.parent.mkdir(exist_ok=True)
-    TRACE.write_text(json.dumps({name: run_case(params)
-                                 for name, params in CASES.items()}, indent=0))
+    recorded = json.loads(TRACE.read_text()) if TRACE.exists() else {}
+    for name in names or CASES:
+        recorded[name] = run_case(CASES[name])
+    TRACE.write_text(json.dumps({name: recorded[name] for name in CASES}, indent=0))
 
 
 @pytest.fixture(scope="module")
@@ -135,4 +140,6 @@ def test_same_batches_weights_and_history(name, recorded, torch_single_thread):
 
 
 if __name__ == "__main__":
-    _record()
+    import sys
+
+    _record(sys.argv[1:])

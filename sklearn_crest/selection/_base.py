@@ -135,12 +135,13 @@ class SelectionStrategy:
         self.config = dict(config)
         self.batch_size = int(batch_size)
         if (config["drop_learned"], config["watch_interval"]) != (
-                old["drop_learned"], old["watch_interval"]):
+                old.get("drop_learned"), old.get("watch_interval")):
             self.loss_watch = None  # reallocated by the next bind
         self._quota_cache = None  # quotas depend on the subset size and batch
         self._reconfigure(old)
         # Choices made under other selection settings do not carry over.
-        if (any(config[key] != old[key] for key in self.region_parameters)
+        # (A pickle of an earlier version may lack a newer setting.)
+        if (any(config[key] != old.get(key) for key in self.region_parameters)
                 or self.batch_size != old_batch_size):
             self.reset_region()
         return self

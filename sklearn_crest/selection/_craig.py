@@ -26,7 +26,8 @@ class CraigSubsets(EpochSubsetStrategy):
     name = "craig"
     parameters = ("train_frac", "drop_learned", "watch_interval", "drop_interval",
                   "drop_thresh", "min_train_frac", "selection_metric",
-                  "class_balance", "selection_interval", "selection_precision")
+                  "class_balance", "selection_interval", "selection_precision",
+                  "batch_weighting")
     region_parameters = ("class_balance", "selection_metric")
 
     def choose_subset(self, proxies, activations, labels, budget):

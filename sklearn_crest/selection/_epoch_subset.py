@@ -94,6 +94,14 @@ class EpochSubsetStrategy(SelectionStrategy):
         order = self.rng.permutation(len(positions))
         while order.size < needed:
             order = np.concatenate([order, self.rng.permutation(len(positions))])
+        per_batch = self.config["batch_weighting"] == "batch"
         for i in range(n_steps):
             rows = order[i * self.batch_size:(i + 1) * self.batch_size]
-            yield positions[rows], weights[torch.as_tensor(rows)]
+            batch_weights = weights[torch.as_tensor(rows)]
+            if per_batch:
+                # Mean 1 within the batch: get_loss's mean(w_i * l_i) is then
+                # CORDS's sum(w_i * l_i) / sum(w_i).
+                total = batch_weights.sum()
+                batch_weights = (batch_weights * (len(rows) / total) if total > 0
+                                 else torch.ones_like(batch_weights))
+            yield positions[rows], batch_weights

@@ -27,7 +27,7 @@ class GradMatchSubsets(EpochSubsetStrategy):
     parameters = ("train_frac", "drop_learned", "watch_interval", "drop_interval",
                   "drop_thresh", "min_train_frac", "class_balance",
                   "selection_interval", "gradmatch_regularization",
-                  "selection_precision")
+                  "selection_precision", "batch_weighting")
     region_parameters = ("class_balance", "gradmatch_regularization")
 
     def pool_outputs(self, model, data):
@@ -41,10 +41,12 @@ class GradMatchSubsets(EpochSubsetStrategy):
         return probabilities, losses, activations
 
     def choose_subset(self, proxies, activations, labels, budget):
-        return gradient_matching_subset(
+        indices, weights = gradient_matching_subset(
             _last_layer_gradients(proxies, activations), labels, budget,
             regularization=self.config["gradmatch_regularization"],
             class_balance=self.config["class_balance"], random_state=self.rng)
+        return indices, class_totals_as_counts(weights, labels[indices],
+                                               np.bincount(labels))
 
     def _warn_no_output_layer(self, layer):
         if getattr(self, "output_layer_warned", False):  # once per fit
@@ -78,3 +80,25 @@ def _last_layer_gradients(proxies, activations):
         return np.concatenate([logit_gradient, logit_gradient * activations[rows]],
                               axis=1)
     return class_gradients
+
+
+def class_totals_as_counts(weights, picked_labels, class_counts):
+    """The pursuit's weights rescaled within each class so that a class's
+    weights sum to its number of examples, as CRAIG's cluster sizes do.
+
+    The pursuit matches a class's gradient *sum*; the weights it needs for
+    that say how many examples the picks stand for only when their gradients
+    are typical. A class whose picks have larger gradients than its average
+    example (a class being learned) gets less total weight than its size,
+    one whose picks are smaller more, so each epoch would train under a
+    class prior that follows which classes were hard at its start (on the
+    Fashion-MNIST CNN, from 0.57 to 1.58 times the true class shares). Within
+    a class the pursuit's relative weights stay.
+    """
+    weights = np.asarray(weights, dtype=np.float64).copy()
+    for label in np.unique(picked_labels):
+        mine = picked_labels == label
+        total = weights[mine].sum()
+        weights[mine] = (weights[mine] * (class_counts[label] / total) if total > 0
+                         else class_counts[label] / mine.sum())
+    return weights
