@@ -75,6 +75,9 @@ CREST_PARAMS = {
     "selection_interval": 1,
     "gradmatch_regularization": 0.0,
     "batch_weighting": "batch",
+    "prune_ratio": 0.5,
+    "prune_until": 0.875,
+    "random_sampling": "with_replacement",
     "selection_precision": "auto",
     "check_loss": "training",
 }
@@ -94,7 +97,7 @@ class CrestClassifier(NeuralNetClassifier):
     ``train_frac`` of full-data training's steps. The first epoch trains on
     uniform random batches (the gradient proxies of an untrained network carry
     no information), as in the authors' code; selection starts with the
-    second. Six ``selection`` modes share this code:
+    second. Seven ``selection`` modes share this code:
 
     - ``"per_step"`` (default): a fresh coreset, from a fresh random subset,
       at every step: the paper's "greedy mini-batch selection".
@@ -112,7 +115,15 @@ class CrestClassifier(NeuralNetClassifier):
       GradMatch (Killamsetty et al. 2021) by non-negative orthogonal matching
       pursuit, so that the weighted sum of the output layer's gradients
       matches the class's full sum (see ``gradmatch_regularization``).
-    - ``"random"``: uniform random batches at the same step budget.
+    - ``"infobatch"``: InfoBatch (Qin et al., ICLR 2024), which costs no
+      selection pass: each example's score is its latest training loss; each
+      epoch leaves out a random ``prune_ratio`` of the examples scored below
+      the mean and weights the rest of them by ``1 / (1 - prune_ratio)``,
+      and the last ``1 - prune_until`` of the epochs train on everything.
+      Its epochs have as many steps as their kept examples fill, so
+      ``train_frac`` does not apply (setting it warns).
+    - ``"random"``: uniform random batches at the same step budget, drawn
+      with or without replacement across epochs (``random_sampling``; RS2).
     - ``"full"``: ordinary full-data epochs.
 
     ``per_step`` is the default because it measured better: on a validation
@@ -278,6 +289,23 @@ default="per_step"
         0.49 with ``"subset"``, and CRAIG 0.39 against 0.28 (within the
         noise). (A mini-batch coreset of ``"per_step"`` and ``"crest"`` has
         weights of mean 1, where the two are the same.)
+    prune_ratio : float in [0, 1), default=0.5
+        For ``"infobatch"``: the fraction of the well-learned examples (last
+        training loss below the mean) left out of each epoch; the others'
+        losses are weighted by ``1 / (1 - prune_ratio)``. 0 prunes nothing.
+    prune_until : float in [0, 1], default=0.875
+        For ``"infobatch"``: the fraction of each ``fit`` or ``partial_fit``
+        call's epochs that prune (InfoBatch's ``delta``); the rest train on
+        every example, unweighted.
+    random_sampling : {"with_replacement", "without_replacement"}, \
+            default="with_replacement"
+        For ``"random"``: ``"with_replacement"`` draws each epoch's
+        ``train_frac`` from a fresh permutation, so an example can come back
+        in the next epoch before others were seen once;
+        ``"without_replacement"`` is RS2 (Okanovic et al., ICLR 2024): the
+        epochs take consecutive parts of one shuffled pass over the data, so
+        every example is seen once before any is seen twice, with the class
+        proportions kept in every epoch.
     selection_precision : {"auto", "float32", "bfloat16"}, default="auto"
         Precision of the selection's forward passes (the eval passes whose
         class probabilities become gradient proxies). ``"auto"``: for
@@ -424,6 +452,9 @@ default="per_step"
         "selection_interval": [Interval(numbers.Integral, 1, None, closed="left")],
         "gradmatch_regularization": [Interval(numbers.Real, 0, None, closed="left")],
         "batch_weighting": [StrOptions({"subset", "batch"})],
+        "prune_ratio": [Interval(numbers.Real, 0, 1, closed="left")],
+        "prune_until": [Interval(numbers.Real, 0, 1, closed="both")],
+        "random_sampling": [StrOptions({"with_replacement", "without_replacement"})],
         "selection_precision": [StrOptions({"auto", "float32", "bfloat16"})],
         "check_loss": [StrOptions({"sample", "training"})],
         "data_on_device": [StrOptions({"auto"}), "boolean"],
@@ -458,6 +489,9 @@ default="per_step"
         selection_interval=1,
         gradmatch_regularization=0.0,
         batch_weighting="batch",
+        prune_ratio=0.5,
+        prune_until=0.875,
+        random_sampling="with_replacement",
         selection_precision="auto",
         check_loss="training",
         data_on_device="auto",
@@ -488,6 +522,9 @@ default="per_step"
         self.selection_interval = selection_interval
         self.gradmatch_regularization = gradmatch_regularization
         self.batch_weighting = batch_weighting
+        self.prune_ratio = prune_ratio
+        self.prune_until = prune_until
+        self.random_sampling = random_sampling
         self.selection_precision = selection_precision
         self.check_loss = check_loss
         self.data_on_device = data_on_device
@@ -869,10 +906,12 @@ default="per_step"
         # iterator (forward(X, training=True), a callback's) is skorch's own,
         # and does not touch the schedule.
         self._schedule_serves_next_training_iterator = True
+        self._epochs_this_call = epochs if epochs is not None else self.max_epochs
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         finally:
             self._schedule_serves_next_training_iterator = False
+            self._epochs_this_call = None
 
     def get_split_datasets(self, X, y=None, **fit_params):
         """skorch's split, with an error that names ``train_split`` when the

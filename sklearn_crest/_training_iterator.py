@@ -60,6 +60,10 @@ class EpochIterator:
                                 device=data_device(net.data_on_device, net.device,
                                                    dataset))
         self.loader_params = loader_params
+        # skorch's fit loop asks for this iterator once per fit or
+        # partial_fit call, before its epochs.
+        net.schedule_.begin_training_call(
+            getattr(net, "_epochs_this_call", None) or net.max_epochs)
         if self.data.X is not None and (loader_params
                                         or net.iterator_train is not DataLoader):
             warnings.warn(
@@ -82,7 +86,8 @@ class EpochIterator:
         loader = self.net.iterator_train(
             self.data.dataset, batch_sampler=[positions.tolist() for positions, _ in plan],
             **self.loader_params)
-        return ((X_y, weights) for (_, weights), X_y in zip(plan, loader))
+        return ((positions, X_y, weights)
+                for (positions, weights), X_y in zip(plan, loader))
 
     def __iter__(self):
         registry = CoresetWeightRegistry()
@@ -90,11 +95,13 @@ class EpochIterator:
         batches = self.net.schedule_.epoch_batches(SelectionModel(self.net), self.data)
         served = self._planned_batches(batches)
         if served is None:
-            served = ((self.data.batch(positions), weights)
+            served = ((positions, self.data.batch(positions), weights)
                       for positions, weights in batches)
-        for (X, y), weights in served:
+        strategy = self.net.schedule_
+        for positions, (X, y), weights in served:
             if weights is not None:
                 registry.add(X, weights)
+            strategy.batch_served(positions)
             yield X, y
         missed = registry.close()
         if missed:

@@ -16,6 +16,7 @@ batches and weights, and knows nothing about any one of them.
 ``"crest"``     :class:`CrestRegions`        ``_crest.py``
 ``"craig"``     :class:`CraigSubsets`        ``_craig.py`` (over ``_epoch_subset.py``)
 ``"gradmatch"`` :class:`GradMatchSubsets`    ``_gradmatch.py`` (over ``_epoch_subset.py``)
+``"infobatch"`` :class:`InfoBatchPruning`    ``_infobatch.py``
 ==============  ===========================  ====================================
 
 Shared building blocks: ``_model.py`` (the narrow view of the model that
@@ -34,14 +35,15 @@ from ._craig import CraigSubsets
 from ._crest import CrestRegions
 from ._full import FullData
 from ._gradmatch import GradMatchSubsets
+from ._infobatch import InfoBatchPruning
 from ._model import SelectionModel
 from ._per_step import PerStepCoresets
 from ._random import RandomBatches
 
 #: The strategy class of each value of the estimator's ``selection``.
 STRATEGIES = {cls.name: cls for cls in (
-    CrestRegions, PerStepCoresets, CraigSubsets, GradMatchSubsets, RandomBatches,
-    FullData)}
+    CrestRegions, PerStepCoresets, CraigSubsets, GradMatchSubsets, InfoBatchPruning,
+    RandomBatches, FullData)}
 
 # The accepted values of ``selection``: the estimator's parameter constraint
 # holds this very set, so a registration is valid at once.
@@ -95,5 +97,5 @@ def parameters_in_use():
 
 
 __all__ = ["STRATEGIES", "SelectionModel", "SelectionStrategy", "CrestRegions",
-           "PerStepCoresets", "CraigSubsets", "GradMatchSubsets", "RandomBatches",
-           "FullData", "parameters_in_use", "register_strategy"]
+           "PerStepCoresets", "CraigSubsets", "GradMatchSubsets", "InfoBatchPruning",
+           "RandomBatches", "FullData", "parameters_in_use", "register_strategy"]

@@ -248,6 +248,15 @@ class SelectionStrategy:
         (the warm-up epochs excepted). The strategy's own idea."""
         raise NotImplementedError
 
+    def begin_training_call(self, n_epochs):
+        """Hook: a ``fit`` or ``partial_fit`` call is about to train
+        ``n_epochs`` epochs (InfoBatch schedules its pruning over them)."""
+
+    def batch_served(self, positions):
+        """Hook: the batch of ``positions`` is the one the coming training
+        step trains on (called by the training iterator, in training order,
+        also when a planned epoch was read ahead through a loader)."""
+
     def wants_training_losses(self):
         """Whether :meth:`observe_training_losses` should be called with the
         coming training step's per-example losses."""
@@ -292,7 +301,12 @@ class SelectionStrategy:
             "coreset_size": int(coreset_examples),
             "selected_loss": _mean_or_nan(stats["selected_loss"]),
             "subset_loss": _mean_or_nan(stats["subset_loss"]),
+            **self.extra_history(),
         }
+
+    def extra_history(self):
+        """The strategy's own per-epoch figures for the history."""
+        return {}
 
     # ------------------------------------------------------ the eval pass
     def _evaluate(self, model, data, positions, precision=None):

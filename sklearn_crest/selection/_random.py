@@ -1,10 +1,20 @@
 """``selection="random"``: uniformly random batches of ``train_frac`` of the data.
 
-The comparator that every coreset method must beat at equal steps: each
-epoch's ``ceil(train_frac * n / batch_size)`` steps take a fresh permutation
-of the pool, so no example repeats within an epoch (unless an epoch needs
-more examples than the pool has), with unit weights.
+The comparator that every coreset method must beat at equal steps, with unit
+weights, in one of two ways (``random_sampling``):
+
+- ``"with_replacement"``: each epoch's ``ceil(train_frac * n / batch_size)``
+  steps take a fresh permutation of the pool, so no example repeats within
+  an epoch, but one epoch's examples may come again in the next before
+  others were seen once (RS2's "with replacement" across rounds);
+- ``"without_replacement"``: RS2 (Okanovic et al., ICLR 2024, "Repeated
+  Random Sampling for Minimizing the Time-to-Accuracy of Learning"): the
+  epochs take consecutive parts of one shuffled pass over the pool, so every
+  example is seen once before any is seen twice; each part keeps the class
+  proportions (per-class shuffled streams, ``_class_streams.py``).
 """
+
+import numpy as np
 
 from ._base import SelectionStrategy
 
@@ -13,8 +23,62 @@ class RandomBatches(SelectionStrategy):
     """Uniformly random batches, unweighted."""
 
     name = "random"
-    parameters = ("train_frac",)
+    parameters = ("train_frac", "random_sampling")
     warm_up_epochs = 0
 
     def plan_epoch(self, model, data, n_steps):
-        return self._random_batches(n_steps)
+        if self.config["random_sampling"] == "with_replacement":
+            return self._random_batches(n_steps)
+        return self._batches_without_replacement(n_steps)
+
+    def _transient_state(self):
+        # The current pass over the pool (``"without_replacement"``) and how
+        # far the epochs have read it; a new pool starts a new pass.
+        return {**super()._transient_state(), "pass_order": None, "pass_cursor": 0}
+
+    def _pool_changed(self):
+        self.pass_order = None
+
+    def _batches_without_replacement(self, n_steps):
+        """The epoch's examples: the next part of one shuffled pass over the
+        pool, in random order. Where the pass runs out, the rest of it is
+        taken and a new pass begins without those examples' repeats."""
+        needed = n_steps * self.batch_size
+        taken = []
+        while needed > 0:
+            if self.pass_order is None or self.pass_cursor >= self.pass_order.size:
+                self.pass_order, self.pass_cursor = self._stratified_pass(), 0
+            rest = self.pass_order[self.pass_cursor:]
+            if rest.size >= needed:
+                taken.append(rest[:needed])
+                self.pass_cursor += needed
+                break
+            # The pass ends within this epoch: its rest, then a new pass
+            # whose first examples are not among them (they come last in it).
+            taken.append(rest)
+            needed -= rest.size
+            new_pass = self._stratified_pass()
+            fresh = new_pass[~np.isin(new_pass, rest)]
+            self.pass_order = np.concatenate([fresh, rest])
+            self.pass_cursor = 0
+        order = np.concatenate(taken)
+        order = order[self.rng.permutation(order.size)]
+        return [(order[i * self.batch_size:(i + 1) * self.batch_size], None)
+                for i in range(n_steps)]
+
+    def _stratified_pass(self):
+        """The pool in a random order whose every stretch holds the classes
+        in proportion (to within a couple of examples of each class's
+        share): each
+        example is placed at ``(its random rank in its class + u) / class
+        size``, with ``u`` uniform in [0, 1)."""
+        labels = self.labels[self.pool]
+        shuffled = self.rng.permutation(self.pool.size)
+        shuffled_labels = labels[shuffled]
+        counts = np.bincount(shuffled_labels, minlength=self.n_classes)
+        by_class = np.argsort(shuffled_labels, kind="stable")
+        rank = np.empty(self.pool.size, dtype=np.int64)
+        rank[by_class] = (np.arange(self.pool.size)
+                          - np.repeat(np.cumsum(counts) - counts, counts))
+        key = (rank + self.rng.random_sample(self.pool.size)) / counts[shuffled_labels]
+        return self.pool[shuffled[np.argsort(key, kind="stable")]]

@@ -1,0 +1,157 @@
+"""``selection="infobatch"``: InfoBatch's unbiased dynamic data pruning
+(Qin et al., ICLR 2024, "InfoBatch: Lossless Training Speed Up by Unbiased
+Dynamic Data Pruning").
+
+Each example's score is its most recent training loss, read from the
+training step itself (``observe_training_losses``): no extra forward pass.
+At the start of every epoch, the examples scored below the mean score are
+"well learned"; a random ``prune_ratio`` of them sit the epoch out, and the
+rest of them have their loss weighted by ``1 / (1 - prune_ratio)``, so the
+epoch's expected gradient is the full data's. The epoch trains on the kept
+examples in shuffled batches, so it has fewer steps than a full epoch. In
+the last ``1 - prune_until`` of a training call's epochs every example is
+used, unweighted (InfoBatch's annealing).
+
+Departures from the authors' code (``NUS-HPC-AI-Lab/InfoBatch``), each with
+its reason, also listed on the departures page:
+
+- An example that has never been trained on has no score and counts as not
+  learned (the authors start every score at 1, which makes the first
+  epochs' threshold depend on that constant).
+- The annealing counts the epochs of each ``fit`` or ``partial_fit`` call
+  (the authors' ``num_epochs`` is the whole training run, given up front);
+  a fit is one call.
+- Scores are stored by position in the training set; a pickle keeps them
+  (floats, not training rows), so a continued fit prunes with them.
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from ._base import SelectionStrategy
+
+
+class InfoBatchPruning(SelectionStrategy):
+    """Prune a random part of the well-learned examples at every epoch."""
+
+    name = "infobatch"
+    parameters = ("prune_ratio", "prune_until")
+    warm_up_epochs = 0
+    plans_epochs = True
+
+    def __init__(self, config, batch_size, random_state):
+        super().__init__(config, batch_size, random_state)
+        self.__dict__.update(self._fresh_state(self.config))
+
+    @classmethod
+    def _fresh_state(cls, config):
+        # scores: the latest training loss of each example (NaN: never
+        # trained on); call_start and call_epochs: the epochs of the current
+        # fit or partial_fit call, over which pruning is scheduled.
+        return {"scores": None, "scores_fingerprint": None, "call_start": 0,
+                "call_epochs": None}
+
+    def _transient_state(self):
+        # plan: (epoch, positions, weights, n_pruned, mean score) of the
+        # epoch being trained; served: positions of the batch in training;
+        # observed: (positions, losses) not yet written into the scores.
+        return {**super()._transient_state(), "plan": None, "served": None,
+                "observed": []}
+
+    def __getstate__(self):
+        self._write_observed_scores()
+        return super().__getstate__()
+
+    # ----------------------------------------------------------- the data
+    def bind(self, data):
+        super().bind(data)
+        if self.scores_fingerprint != self.data_fingerprint:
+            self.scores = np.full(self.n_train, np.nan, dtype=np.float32)
+            self.scores_fingerprint = self.data_fingerprint
+
+    def begin_training_call(self, n_epochs):
+        self.call_start = self.epoch
+        self.call_epochs = int(n_epochs)
+
+    def steps_for(self, n_train):
+        if n_train == self.n_train:
+            return math.ceil(len(self._epoch_plan()[1]) / self.batch_size)
+        return math.ceil(n_train / self.batch_size)  # before any pruning
+
+    # ------------------------------------------------------ the schedule
+    def _prunes_now(self):
+        """Whether this epoch prunes: within the first ``prune_until`` of the
+        call's epochs (InfoBatch's ``delta``), and with a ratio above 0."""
+        if self.call_epochs is None or self.config["prune_ratio"] == 0:
+            return False
+        return (self.epoch - self.call_start
+                < self.config["prune_until"] * self.call_epochs)
+
+    def _epoch_plan(self):
+        """The epoch's kept positions (shuffled) and their loss weights;
+        decided once, at the epoch's first use."""
+        if self.plan is not None and self.plan[0] == self.epoch:
+            return self.plan
+        self._write_observed_scores()
+        pool = self.pool
+        scores = self.scores[pool]
+        seen = ~np.isnan(scores)
+        mean_score = float(scores[seen].mean()) if seen.any() else math.nan
+        weights = np.ones(pool.size, dtype=np.float32)
+        kept = np.arange(pool.size)
+        if self._prunes_now() and seen.any():
+            ratio = float(self.config["prune_ratio"])
+            well_learned = np.flatnonzero(seen & (scores < mean_score))
+            # As the authors: keep int((1 - r) * count) of them, at random.
+            n_keep = int((1.0 - ratio) * well_learned.size)
+            stay = self.rng.choice(well_learned, size=n_keep, replace=False)
+            weights[stay] = 1.0 / (1.0 - ratio)
+            dropped = np.zeros(pool.size, dtype=bool)
+            dropped[well_learned] = True
+            dropped[stay] = False
+            kept = np.flatnonzero(~dropped)
+        order = kept[self.rng.permutation(kept.size)]
+        self.plan = (self.epoch, pool[order], weights[order],
+                     int(pool.size - kept.size), mean_score)
+        return self.plan
+
+    def plan_epoch(self, model, data, n_steps):
+        _, positions, weights, _, _ = self._epoch_plan()
+        weighted = bool((weights != 1.0).any())
+        for start in range(0, positions.size, self.batch_size):
+            batch = positions[start:start + self.batch_size]
+            batch_weights = (torch.from_numpy(weights[start:start + self.batch_size])
+                             if weighted else None)
+            yield batch, batch_weights
+
+    # ------------------------------------------------------------ scores
+    def batch_served(self, positions):
+        self.served = positions
+
+    def wants_training_losses(self):
+        return self.served is not None
+
+    def observe_training_losses(self, losses, model):
+        """Keep the step's per-example losses as the served examples' scores
+        (on the training device until the next epoch's plan reads them: no
+        host synchronisation per step)."""
+        positions, self.served = self.served, None
+        if len(losses) == len(positions):
+            self.observed.append((positions, losses.detach()))
+
+    def _write_observed_scores(self):
+        if not self.observed:
+            return
+        positions = np.concatenate([np.asarray(p) for p, _ in self.observed])
+        losses = torch.cat([l.float() for _, l in self.observed]).cpu().numpy()
+        self.scores[positions] = losses  # later steps overwrite earlier ones
+        self.observed = []
+
+    def extra_history(self):
+        if self.plan is None:
+            return {"n_kept": 0, "n_pruned": 0, "mean_score": math.nan}
+        _, positions, _, n_pruned, mean_score = self.plan
+        return {"n_kept": int(positions.size), "n_pruned": n_pruned,
+                "mean_score": mean_score}
