@@ -13,9 +13,20 @@ file and PNG plots:
   subset of ``train_frac`` of the training set chosen from all of it at the
   start of every epoch (facility location on gradient proxies; orthogonal
   matching pursuit on last-layer gradients), the same steps;
-- ``random_at_crest_time`` and ``random_at_per_step_time``: random batches
-  given as many steps as fit into CREST's (per_step's) wall-clock for the same
-  seed: equal time rather than equal steps.
+- ``rs2``: random batches without replacement across epochs (RS2, Okanovic
+  et al. 2024: every example is seen once before any is seen twice, with the
+  class proportions kept), the same steps; ``random`` draws a fresh
+  permutation every epoch (with replacement across epochs);
+- ``infobatch``: InfoBatch's dynamic pruning (Qin et al. 2024) at full-data
+  epochs: each epoch leaves out a random part of the well-learned examples
+  (last training loss below the mean), so its steps are what it prunes to,
+  not ``train_frac``'s;
+- ``random_at_crest_time``, ``random_at_per_step_time`` and
+  ``random_at_infobatch_time``: random batches given as many steps as fit
+  into CREST's (per_step's, InfoBatch's) wall-clock for the same seed: equal
+  time rather than equal steps;
+- ``random_pruning``: InfoBatch's own baseline, random batches with as many
+  steps in all as InfoBatch took for the same seed.
 
 Besides the main table, the command prints the paper's layout (its Table 1 and
 Figure 2): each method's relative error against full-data training and its
@@ -58,16 +69,32 @@ from sklearn.utils._param_validation import (
 from ._classifier import CrestClassifier
 from ._models import MLP, SmallCNN
 
-METHODS = ("full", "random", "crest", "per_step", "craig", "gradmatch",
-           "random_at_crest_time", "random_at_per_step_time")
+# In run order within a seed: a method comes after the methods it takes its
+# budget from (EQUAL_TIME, EQUAL_STEPS).
+METHODS = ("full", "random", "rs2", "crest", "per_step", "craig", "gradmatch",
+           "infobatch", "random_at_crest_time", "random_at_per_step_time",
+           "random_at_infobatch_time", "random_pruning")
 DEFAULT_METHODS = ("full", "random", "per_step", "crest")
-# The methods that CrestClassifier runs as a `selection` of the same name.
-SELECTIONS = {"full": "full", "random": "random", "crest": "crest",
-              "per_step": "per_step", "craig": "craig", "gradmatch": "gradmatch",
+# The CrestClassifier `selection` each method runs.
+SELECTIONS = {"full": "full", "random": "random", "rs2": "random",
+              "crest": "crest", "per_step": "per_step", "craig": "craig",
+              "gradmatch": "gradmatch", "infobatch": "infobatch",
               "random_at_crest_time": "random",
-              "random_at_per_step_time": "random"}
+              "random_at_per_step_time": "random",
+              "random_at_infobatch_time": "random", "random_pruning": "random"}
 # Random batches given the wall-clock of another method of the same seed.
-EQUAL_TIME = {"random_at_crest_time": "crest", "random_at_per_step_time": "per_step"}
+EQUAL_TIME = {"random_at_crest_time": "crest", "random_at_per_step_time": "per_step",
+              "random_at_infobatch_time": "infobatch"}
+# Random batches given the total steps of another method of the same seed.
+EQUAL_STEPS = {"random_pruning": "infobatch"}
+# CrestClassifier's `random_sampling` for each method of selection "random":
+# a fresh permutation every epoch ("with_replacement" across epochs), or
+# RS2's one pass over the data before any example repeats.
+RANDOM_SAMPLING = {"random": "with_replacement", "rs2": "without_replacement",
+                   "random_at_crest_time": "with_replacement",
+                   "random_at_per_step_time": "with_replacement",
+                   "random_at_infobatch_time": "with_replacement",
+                   "random_pruning": "with_replacement"}
 
 
 def _subset_size(text):
@@ -93,7 +120,7 @@ PASSTHROUGH = {
     "region_coresets": str, "proxy_reuse_steps": int, "class_balance": str,
     "selection_interval": int, "gradmatch_regularization": float,
     "selection_precision": str, "check_loss": str, "selection_metric": str,
-    "batch_weighting": str,
+    "batch_weighting": str, "prune_ratio": float, "prune_until": float,
 }
 # The string parameters' accepted values, for argparse's own error messages.
 PASSTHROUGH_CHOICES = {
@@ -215,9 +242,18 @@ def run_one(method, seed, data, args, log, train_frac=None):
         callbacks.insert(0, ("lr_schedule", LRScheduler(
             policy=torch.optim.lr_scheduler.LambdaLR,
             lr_lambda=paper_lr_factor(args.epochs), step_every="epoch")))
+    if SELECTIONS[method] != "infobatch":
+        # InfoBatch's steps follow its kept examples: no train_frac (it
+        # would warn that the setting is not used).
+        params["train_frac"] = train_frac if train_frac is not None else args.train_frac
+    sampling = RANDOM_SAMPLING.get(method)
+    # An estimator without the parameter draws random batches with replacement.
+    if sampling is not None and (
+            sampling != "with_replacement"
+            or "random_sampling" in CrestClassifier._parameter_constraints):
+        params["random_sampling"] = sampling
     net = CrestClassifier(
         module, selection=SELECTIONS[method],
-        train_frac=train_frac if train_frac is not None else args.train_frac,
         drop_learned=args.drop_learned, max_epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr,
         optimizer=torch.optim.SGD, train_split=None, verbose=0, random_state=seed,
@@ -232,11 +268,18 @@ def run_one(method, seed, data, args, log, train_frac=None):
     examples = steps * args.batch_size
     if method == "full":
         examples = np.full_like(steps, len(y_train))
+    # InfoBatch's per-epoch figures (absent for the other selections).
+    kept, pruned, mean_score = ([row.get(key) for row in history]
+                                for key in ("n_kept", "n_pruned", "mean_score"))
+    if SELECTIONS[method] == "infobatch" and None not in kept:
+        examples = np.array(kept, dtype=float)  # the last batch may be short
     # The learning rate each epoch trained with, as the optimizer had it.
     lrs = (history[:, "event_lr"] if args.schedule == "paper"
            else [args.lr] * len(history))
-    return {
-        "method": method, "seed": seed, "train_frac": net.train_frac,
+    run = {
+        "method": method, "seed": seed,
+        # None where train_frac does not set the steps (InfoBatch).
+        "train_frac": params.get("train_frac"),
         "lr": [float(v) for v in lrs],
         "test_acc": [float(a) for a in history[:, "test_acc"]],
         "wall_s": np.cumsum(durations).tolist(),
@@ -255,6 +298,14 @@ def run_one(method, seed, data, args, log, train_frac=None):
                         for v in history[:, "subset_loss"]],
         "pool_size": [int(v) for v in history[:, "pool_size"]],
     }
+    if SELECTIONS[method] == "random":
+        run["random_sampling"] = params.get("random_sampling", "with_replacement")
+    if SELECTIONS[method] == "infobatch":
+        run["kept_per_epoch"] = [None if v is None else int(v) for v in kept]
+        run["pruned_per_epoch"] = [None if v is None else int(v) for v in pruned]
+        run["mean_score"] = [None if v is None or not np.isfinite(v) else float(v)
+                             for v in mean_score]
+    return run
 
 
 def warm_up(data, args):
@@ -267,7 +318,9 @@ def warm_up(data, args):
     small = (X_train[:rows], y_train[:rows], X_test[:args.batch_size],
              y_test[:args.batch_size])
     short = argparse.Namespace(**{**vars(args), "epochs": 2})
-    for method in dict.fromkeys(SELECTIONS[m] for m in args.methods):
+    # One method for each way of training (selection and random sampling).
+    ways = {(SELECTIONS[m], RANDOM_SAMPLING.get(m)): m for m in reversed(args.methods)}
+    for method in sorted(ways.values(), key=METHODS.index):
         run_one(method, 0, small, short, lambda message: None, train_frac=0.5)
 
 
@@ -289,6 +342,24 @@ def _paired_difference(runs, reference):
         return math.nan, math.nan
     error = diffs.std(ddof=1) / math.sqrt(diffs.size) if diffs.size > 1 else math.nan
     return float(diffs.mean()), float(error)
+
+
+def _selects(method):
+    """Whether a method chooses its examples (not full data nor random
+    batches): only those have updates per step and a selection cost."""
+    return SELECTIONS.get(method) not in ("full", "random")
+
+
+def _paired_wall_saved(runs, reference):
+    """Mean and standard error over seeds of ``1 - wall-clock / reference's``,
+    for the seeds both have; (nan, nan) without any."""
+    walls = {r["seed"]: r["wall_s"][-1] for r in reference}
+    saved = np.array([1.0 - r["wall_s"][-1] / walls[r["seed"]] for r in runs
+                      if r["seed"] in walls])
+    if saved.size == 0:
+        return math.nan, math.nan
+    error = saved.std(ddof=1) / math.sqrt(saved.size) if saved.size > 1 else math.nan
+    return float(saved.mean()), float(error)
 
 
 def _selection_cost_in_steps(runs, random_runs):
@@ -345,12 +416,25 @@ def summarize(runs):
         if method != "random" and "random" in by_method:
             row["vs_random_mean"], row["vs_random_se"] = _paired_difference(
                 method_runs, by_method["random"])
-            row["selection_cost_steps"] = _selection_cost_in_steps(
-                method_runs, by_method["random"])
+            if _selects(method):
+                row["selection_cost_steps"] = _selection_cost_in_steps(
+                    method_runs, by_method["random"])
         if method in EQUAL_TIME and EQUAL_TIME[method] in by_method:
             # Paired with the method whose wall-clock it was given.
             row["vs_timed_mean"], row["vs_timed_se"] = _paired_difference(
                 method_runs, by_method[EQUAL_TIME[method]])
+        if method in EQUAL_STEPS and EQUAL_STEPS[method] in by_method:
+            # Paired with the method whose total steps it was given.
+            row["vs_steps_mean"], row["vs_steps_se"] = _paired_difference(
+                method_runs, by_method[EQUAL_STEPS[method]])
+        pruned = [r for r in method_runs if r.get("pruned_per_epoch")
+                  and None not in r["pruned_per_epoch"] + r["kept_per_epoch"]]
+        if pruned:
+            # The share of the epochs' examples left out (InfoBatch).
+            row["pruned_share"] = float(np.mean(
+                [sum(r["pruned_per_epoch"])
+                 / max(sum(r["pruned_per_epoch"]) + sum(r["kept_per_epoch"]), 1)
+                 for r in pruned]))
         if method == "crest" and "per_step" in by_method:
             per_step = {r["seed"]: r for r in by_method["per_step"]}
             paired = [r for r in method_runs if r["seed"] in per_step]
@@ -377,6 +461,13 @@ def summarize(runs):
             ratios = [time_to_reach(full[r["seed"]], r["test_acc"][-1])
                       / r["wall_s"][-1] for r in paired]
             row["speedup_to_accuracy"] = float(np.mean(ratios))
+            if method != "full":
+                # Paired per seed: accuracy minus full's, and the share of
+                # full's wall-clock saved.
+                row["vs_full_mean"], row["vs_full_se"] = _paired_difference(
+                    method_runs, by_method["full"])
+                row["wall_saved_mean"], row["wall_saved_se"] = _paired_wall_saved(
+                    method_runs, by_method["full"])
         summary[method] = row
     return summary
 
@@ -409,7 +500,8 @@ def format_table(summary):
             f"{row['relative_error']:+.2%}" if vs_full else "-",
             f"{row['wall_s']:.1f}",
             f"{row['steps']}",
-            f"{row['selections_per_step']:.3f}" if row["n_selections"] else "-",
+            f"{row['selections_per_step']:.3f}"
+            if row["n_selections"] and _selects(method) else "-",
             f"{row['selection_cost_steps']:.2f}"
             if np.isfinite(row.get("selection_cost_steps", math.nan)) else "-",
             f"{row['selection_s'] + row['check_s']:.1f} ({row['overhead_share']:.0%})",
@@ -425,19 +517,22 @@ def format_table(summary):
             f"crest keeps {crest['of_per_step_accuracy']:.1%} of per_step's accuracy "
             f"in {crest['of_per_step_time']:.2f}x its wall-clock, forwarding "
             f"{crest['of_per_step_forward']:.0%} of its examples")
-    for method, timed in EQUAL_TIME.items():
-        row = summary.get(method, {})
-        if np.isfinite(row.get("vs_timed_mean", math.nan)):
-            se = row["vs_timed_se"]
-            notes.append(f"{method} minus {timed} at equal wall-clock: "
-                         f"{100 * row['vs_timed_mean']:+.2f} pt"
-                         + (f" +- {100 * se:.2f}" if np.isfinite(se) else ""))
+    for references, key, budget in ((EQUAL_TIME, "vs_timed", "wall-clock"),
+                                    (EQUAL_STEPS, "vs_steps", "steps")):
+        for method, reference in references.items():
+            row = summary.get(method, {})
+            if np.isfinite(row.get(key + "_mean", math.nan)):
+                se = row[key + "_se"]
+                notes.append(f"{method} minus {reference} at equal {budget}: "
+                             f"{100 * row[key + '_mean']:+.2f} pt"
+                             + (f" +- {100 * se:.2f}" if np.isfinite(se) else ""))
     return table + "".join("\n\n" + note for note in notes)
 
 
 # The paper's order of methods in its Table 1, then this library's additions.
 PAPER_ORDER = ("random", "craig", "gradmatch", "crest", "per_step",
-               "random_at_crest_time", "random_at_per_step_time")
+               "random_at_crest_time", "random_at_per_step_time", "rs2",
+               "infobatch", "random_pruning", "random_at_infobatch_time")
 
 
 def format_paper_table(summary):
@@ -459,8 +554,9 @@ def format_paper_table(summary):
                   else math.nan)
         lines.append(" | ".join([
             method, f"{row['relative_error']:.2%}", f"{row['speedup_wall']:.2f}x",
-            f"{row['selection_s']:.1f} ({forward:.1f})" if row["n_selections"] else "-",
-            f"{beyond:+.0%}" if np.isfinite(beyond) else "-",
+            f"{row['selection_s']:.1f} ({forward:.1f})"
+            if row["n_selections"] and _selects(method) else "-",
+            f"{beyond:+.0%}" if np.isfinite(beyond) and _selects(method) else "-",
         ]))
     return "\n".join("| " + line + " |" for line in lines)
 
@@ -470,11 +566,28 @@ test acc: final accuracy, mean +- standard deviation over seeds.
 vs random: final accuracy minus random's of the same seed, in points, mean +- standard error.
 rel. err: accuracy lost against full training, as a fraction of full's accuracy.
 wall s: training wall-clock (selection and checks included, evaluation excluded), mean over seeds.
-updates/step: fresh coresets (per_step), new regions (crest) or subsets (craig, gradmatch) per optimizer step.
+updates/step: fresh coresets (per_step), new regions (crest) or subsets (craig, gradmatch) per optimizer step; "-" where a method chooses no examples or made no selection.
 selection cost (steps): the wall-clock a method spent beyond random's at the same steps, per selection, in random steps of the same seed (median).
 sel+check s (share): seconds in selection and checks, and their share of the wall-clock.
 speedup: full's wall-clock over the method's; speedup to acc: full's time to first reach the method's final accuracy, over the method's time.
 random_at_<method>_time: random batches given <method>'s wall-clock of the same seed."""
+# Legend lines for methods that are in a report only when they ran.
+METHOD_LEGEND = {
+    "rs2": "rs2: random batches without replacement across epochs (RS2: every example "
+           "once before any twice, class proportions kept); random draws a fresh "
+           "permutation every epoch.",
+    "infobatch": "infobatch: InfoBatch, full-data epochs less a random part of the "
+                 "well-learned examples (loss below the mean); its steps are what it "
+                 "prunes to, not train_frac's.",
+    "random_pruning": "random_pruning: random batches with infobatch's total steps "
+                      "of the same seed (InfoBatch's own baseline).",
+}
+
+
+def legend(summary):
+    """The columns' legend, and a line for each less usual method that ran."""
+    return LEGEND + "".join("\n" + line for method, line in METHOD_LEGEND.items()
+                            if method in summary)
 
 
 def describe_config(config):
@@ -488,31 +601,76 @@ def describe_config(config):
             f"{get('eval_set', 'test')} set")
 
 
+def _difference(row, key, sign=1.0):
+    """``row``'s ``key_mean +- key_se`` in points (the mean times ``sign``),
+    or None where it was not measured."""
+    mean, se = row.get(key + "_mean", math.nan), row.get(key + "_se", math.nan)
+    if not np.isfinite(mean):
+        return None
+    return (f"{100 * sign * mean:+.2f} pt"
+            + (f" +- {100 * se:.2f}" if np.isfinite(se) else ""))
+
+
 def verdict(summary):
     """One sentence per question: do coresets beat random batches at equal
-    steps, and at equal wall-clock?"""
+    steps, and at equal wall-clock? What does InfoBatch cost in accuracy and
+    save in time, against full data and random batches at its budget? Does
+    RS2's sampling without replacement beat random batches?"""
+    lines = []
     selective = [m for m in ("per_step", "crest", "craig", "gradmatch") if m in summary]
-    if "random" not in summary or not selective:
+    if "random" in summary and selective:
+        steps = [f"{m} {_difference(summary[m], 'vs_random')}" for m in selective
+                 if _difference(summary[m], "vs_random")]
+        lines.append("at equal steps, against random batches: "
+                     + ", ".join(steps) + ".")
+        timed = [(m, t) for m, t in EQUAL_TIME.items()
+                 if m in summary and t in selective]
+        if timed:
+            lines.append("At equal wall-clock, random batches minus the method: "
+                         + ", ".join(f"{t} {_difference(summary[m], 'vs_timed')}"
+                                     for m, t in timed
+                                     if _difference(summary[m], "vs_timed"))
+                         + " (positive: random wins).")
+        else:
+            lines.append("Equal wall-clock not measured: add random_at_per_step_time "
+                         "(or random_at_crest_time) to --methods.")
+    if "infobatch" in summary:
+        lines.append(_infobatch_verdict(summary))
+    if "rs2" in summary:
+        rs2 = _difference(summary["rs2"], "vs_random")
+        lines.append(
+            "RS2 (random batches without replacement) minus random (with "
+            f"replacement) at equal steps: {rs2}." if rs2 else
+            "RS2 not compared: add random to --methods.")
+    if not lines:
         return ("Verdict: nothing to compare; run random and a coreset method "
-                "(--methods random,per_step).")
+                "(--methods random,per_step), full and infobatch, or random and rs2.")
+    return "Verdict: " + " ".join(lines)
 
-    def difference(row, key):
-        mean, se = row.get(key + "_mean", math.nan), row.get(key + "_se", math.nan)
-        if not np.isfinite(mean):
-            return None
-        return f"{100 * mean:+.2f} pt" + (f" +- {100 * se:.2f}" if np.isfinite(se) else "")
-    steps = [f"{m} {difference(summary[m], 'vs_random')}" for m in selective
-             if difference(summary[m], "vs_random")]
-    lines = ["Verdict: at equal steps, against random batches: " + ", ".join(steps) + "."]
-    timed = [(m, t) for m, t in EQUAL_TIME.items() if m in summary]
-    if timed:
-        lines.append("At equal wall-clock, random batches minus the method: " + ", ".join(
-            f"{t} {difference(summary[m], 'vs_timed')}" for m, t in timed
-            if difference(summary[m], "vs_timed")) + " (positive: random wins).")
-    else:
-        lines.append("Equal wall-clock not measured: add random_at_per_step_time "
-                     "(or random_at_crest_time) to --methods.")
-    return " ".join(lines)
+
+def _infobatch_verdict(summary):
+    """InfoBatch minus full data (accuracy, and the wall-clock saved), minus
+    random batches at its steps and at its wall-clock, where they ran."""
+    row = summary["infobatch"]
+    parts = []
+    vs_full = _difference(row, "vs_full")
+    if vs_full:
+        saved, se = row["wall_saved_mean"], row["wall_saved_se"]
+        saved = f"{saved:.0%}" + (f" +- {se:.0%}" if np.isfinite(se) else "")
+        pruned = (f", {row['pruned_share']:.0%} of the epochs' examples pruned"
+                  if "pruned_share" in row else "")
+        parts.append(f"full data: {vs_full} in accuracy, with {saved} of full's "
+                     f"wall-clock saved{pruned}")
+    # Stored as the random run minus InfoBatch's: turned round here.
+    for method, key, budget in (("random_pruning", "vs_steps", "steps"),
+                                ("random_at_infobatch_time", "vs_timed", "wall-clock")):
+        difference = _difference(summary.get(method, {}), key, sign=-1.0)
+        if difference:
+            parts.append(f"random batches at its {budget} ({method}): {difference}")
+    if not parts:
+        return ("InfoBatch not compared: add full (and random_pruning, "
+                "random_at_infobatch_time) to --methods.")
+    return "InfoBatch minus " + "; minus ".join(parts) + " (positive: InfoBatch wins)."
 
 
 def format_report(summary, config=None):
@@ -520,7 +678,8 @@ def format_report(summary, config=None):
     layout when full training ran."""
     paper = format_paper_table(summary)
     head = describe_config(config) + "\n\n" if config else ""
-    return (head + format_table(summary) + "\n\n" + LEGEND + "\n\n" + verdict(summary)
+    return (head + format_table(summary) + "\n\n" + legend(summary) + "\n\n"
+            + verdict(summary)
             + ("\n\nIn the paper's layout (Table 1, Figure 2):\n\n" + paper
                if paper else ""))
 
@@ -552,6 +711,17 @@ def write_outputs(runs, summary, args, out):
     return plot(runs, out, f"{getattr(args, 'eval_set', 'test')} accuracy")
 
 
+PLOT_COLORS = {"full": "tab:gray", "random": "tab:blue", "crest": "tab:red",
+               "per_step": "tab:orange", "random_at_crest_time": "tab:cyan",
+               "random_at_per_step_time": "tab:olive", "craig": "tab:green",
+               "gradmatch": "tab:purple", "infobatch": "tab:brown",
+               "rs2": "tab:pink", "random_at_infobatch_time": "darkgoldenrod",
+               "random_pruning": "slateblue"}
+# Legend labels where the method's name alone says too little.
+PLOT_LABELS = {"rs2": "rs2 (random, without replacement)",
+               "random_pruning": "random_pruning (infobatch's steps)"}
+
+
 def plot(runs, out, accuracy_label="test accuracy"):
     """Accuracy against time and steps, and the selected examples' loss."""
     try:
@@ -562,10 +732,7 @@ def plot(runs, out, accuracy_label="test accuracy"):
         warnings.warn("matplotlib is not installed: no plots (pip install "
                       "'sklearn-crest[plots]').", UserWarning, stacklevel=2)
         return []
-    colors = {"full": "tab:gray", "random": "tab:blue", "crest": "tab:red",
-              "per_step": "tab:orange", "random_at_crest_time": "tab:cyan",
-              "random_at_per_step_time": "tab:olive", "craig": "tab:green",
-              "gradmatch": "tab:purple"}
+    colors = PLOT_COLORS
     written = []
     for x_key, x_label, name in (("wall_s", "training wall-clock (s)",
                                   "accuracy_vs_time.png"),
@@ -575,7 +742,8 @@ def plot(runs, out, accuracy_label="test accuracy"):
             method_runs = [r for r in runs if r["method"] == method]
             for i, run in enumerate(method_runs):
                 ax.plot(run[x_key], run["test_acc"], color=colors[method],
-                        alpha=0.8, marker=".", label=method if i == 0 else None)
+                        alpha=0.8, marker=".",
+                        label=PLOT_LABELS.get(method, method) if i == 0 else None)
         ax.set_xlabel(x_label)
         ax.set_ylabel(accuracy_label)
         # Log scale: the budgets differ tenfold, and early learning matters.
@@ -624,8 +792,11 @@ def parse_args(argv=None):
         description="Train the same model with full data, random batches and "
                     "coresets (per-step, CREST, and on request CRAIG and "
                     "GradMatch) at the same step budget, and random batches at "
-                    "the coreset methods' wall-clock; report accuracy, "
-                    "wall-clock, the cost of selection and a verdict.")
+                    "the coreset methods' wall-clock; on request, InfoBatch's "
+                    "dynamic pruning (with random batches at its steps and "
+                    "wall-clock) and RS2's random batches without replacement; "
+                    "report accuracy, wall-clock, the cost of selection and a "
+                    "verdict.")
     parser.add_argument("--dataset", choices=sorted(DATASET_DEFAULTS),
                         default="digits",
                         help="digits: scikit-learn's embedded set (1,797 images, "
@@ -656,7 +827,9 @@ def parse_args(argv=None):
     parser.add_argument("--drop-learned", action="store_true",
                         help="drop learned examples from the pool (drop_learned=True)")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                        help="comma-separated, of " + ", ".join(METHODS))
+                        help="comma-separated, of " + ", ".join(METHODS)
+                        + "; random_at_<method>_time needs <method> and random, "
+                          "random_pruning needs infobatch")
     parser.add_argument("--eval-set", choices=("test", "validation"), default="test",
                         help="validation: hold out a stratified sixth of the "
                              "training set and report on it")
@@ -706,6 +879,10 @@ def parse_args(argv=None):
         if method in methods and not {timed, "random"} <= set(methods):
             parser.error(f"{method} needs {timed} and random in --methods "
                          f"(it takes {timed}'s wall-clock and random's step rate)")
+    for method, stepped in EQUAL_STEPS.items():
+        if method in methods and stepped not in methods:
+            parser.error(f"{method} needs {stepped} in --methods "
+                         f"(it takes {stepped}'s total steps)")
     if not 0.0 < args.train_frac <= 1.0:
         parser.error("--train-frac must be in (0, 1]")
     if not 0.0 <= args.label_noise < 1.0:
@@ -713,7 +890,8 @@ def parse_args(argv=None):
     for name in ("epochs", "seeds", "batch_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    # Run order within a seed: the equal-time row needs crest and random first.
+    # Run order within a seed: an equal-time or equal-steps row needs the
+    # runs it takes its budget from first.
     args.methods = sorted(methods, key=METHODS.index)
     return args
 
@@ -724,6 +902,16 @@ def equal_time_train_frac(timed_run, random_run, train_frac):
     seconds (at most 1)."""
     ratio = timed_run["wall_s"][-1] / max(random_run["wall_s"][-1], 1e-12)
     return min(1.0, train_frac * ratio)
+
+
+def equal_steps_train_frac(stepped_run, n_train, batch_size, epochs):
+    """The ``train_frac`` at which random batches take ``stepped_run``'s total
+    steps: its steps over full training's, ``epochs * ceil(n_train /
+    batch_size)``, in (0, 1]. (Random's epochs all have ``ceil(train_frac *
+    n_train / batch_size)`` steps, so its total is within ``epochs`` of
+    ``stepped_run``'s, whose epochs differ.)"""
+    full_steps = epochs * math.ceil(n_train / batch_size)
+    return min(1.0, max(stepped_run["steps"][-1], 1) / full_steps)
 
 
 # Settings that must agree for runs of several folders to be compared.
@@ -801,6 +989,10 @@ def main(argv=None):
             if method in EQUAL_TIME:
                 train_frac = equal_time_train_frac(done[EQUAL_TIME[method]],
                                                    done["random"], args.train_frac)
+            elif method in EQUAL_STEPS:
+                train_frac = equal_steps_train_frac(done[EQUAL_STEPS[method]],
+                                                    len(data[1]), args.batch_size,
+                                                    args.epochs)
             done[method] = run_one(method, seed, data, args, log, train_frac)
             runs.append(done[method])
     summary = summarize(runs)

@@ -342,3 +342,224 @@ def test_every_option_has_help_and_no_contradicting_default(capsys):
         # Each option is followed by a description, not by the next option.
         after = text.split(option, 2)[-1].split("--", 1)[0]
         assert len(after.strip()) > 10, option
+
+
+# InfoBatch, its random baselines, and RS2.
+
+def _fake_run(method, seed, accuracy, walls, steps, n_selections=0, **extra):
+    """A run as run_one returns it, for tests that train nothing."""
+    epochs = len(walls)
+    return {"method": method, "seed": seed, "train_frac": None,
+            "lr": [0.1] * epochs, "test_acc": [accuracy] * epochs,
+            "wall_s": list(walls), "steps": list(steps),
+            "examples_seen": [32 * s for s in steps], "selection_s": 0.0,
+            "selection_forward_s": 0.0, "check_s": 0.0,
+            "n_selections": n_selections, "n_checks": 0, "n_forward_examples": 0,
+            "selections_per_epoch": [0] * epochs, "selected_loss": [None] * epochs,
+            "subset_loss": [None] * epochs, "pool_size": [1257] * epochs, **extra}
+
+
+def test_the_new_methods_are_accepted_and_ordered_after_their_budgets(capsys):
+    args = benchmark.parse_args(
+        ["--methods", "random_pruning,random_at_infobatch_time,rs2,infobatch,"
+                      "random,full"])
+    # Each budget-taking row after the runs it takes its budget from.
+    assert args.methods == ["full", "random", "rs2", "infobatch",
+                            "random_at_infobatch_time", "random_pruning"]
+    assert benchmark.parse_args(["--methods", "infobatch"]).methods == ["infobatch"]
+    assert benchmark.DEFAULT_METHODS == ("full", "random", "per_step", "crest")
+    for methods in ("random,random_pruning", "infobatch,random_at_infobatch_time"):
+        with pytest.raises(SystemExit):
+            benchmark.main(["--methods", methods])
+    err = capsys.readouterr().err
+    assert "random_pruning needs infobatch in --methods" in err
+    assert "random_at_infobatch_time needs infobatch and random" in err
+    with pytest.raises(SystemExit):
+        benchmark.main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    for method in ("infobatch", "rs2", "random_pruning", "random_at_infobatch_time"):
+        assert method in help_text
+
+
+def test_random_pruning_gets_infobatchs_steps_and_equal_time_its_wall_clock(
+        tmp_path, monkeypatch):
+    """The per-seed budgets, with the timing mocked: no training."""
+    calls = []
+    # seed: (InfoBatch's total steps, its wall-clock, random's wall-clock)
+    infobatch_runs = {0: (70, 1.0, 0.2), 1: (66, 1.2, 0.4)}
+    accuracy = {"full": (0.95, 0.96), "random": (0.80, 0.82), "rs2": (0.83, 0.83),
+                "infobatch": (0.94, 0.96), "random_pruning": (0.93, 0.95),
+                "random_at_infobatch_time": (0.90, 0.92)}
+
+    def fake_run_one(method, seed, data, args, log, train_frac=None):
+        calls.append((method, seed, train_frac))
+        steps, infobatch_wall, random_wall = infobatch_runs[seed]
+        acc = accuracy[method][seed]
+        if method == "full":
+            return _fake_run(method, seed, acc, [1.5, 3.0], [40, 80])
+        if method in ("random", "rs2"):
+            return _fake_run(method, seed, acc, [random_wall / 2, random_wall], [4, 8])
+        if method == "infobatch":
+            return _fake_run(method, seed, acc, [0.5, infobatch_wall], [40, steps],
+                             kept_per_epoch=[1257, 1000], pruned_per_epoch=[0, 257])
+        per_epoch = math.ceil(train_frac * 1257 / 32)
+        return _fake_run(method, seed, acc, [0.5, 1.0], [per_epoch, 2 * per_epoch])
+    monkeypatch.setattr(benchmark, "run_one", fake_run_one)
+    code = benchmark.main(["--epochs", "2", "--seeds", "2", "--no-warm-up", "--quiet",
+                           "--methods", "full,random,rs2,infobatch,random_pruning,"
+                                        "random_at_infobatch_time",
+                           "--out", str(tmp_path)])
+    assert code == 0
+    budgets = {(m, s): f for m, s, f in calls}
+    for seed, (steps, infobatch_wall, random_wall) in infobatch_runs.items():
+        # Full training: 2 epochs of ceil(1257 / 32) = 40 steps.
+        assert budgets["random_pruning", seed] == pytest.approx(steps / 80)
+        assert budgets["random_at_infobatch_time", seed] == pytest.approx(
+            0.1 * infobatch_wall / random_wall)
+        assert budgets["infobatch", seed] is None
+        assert budgets["rs2", seed] is None  # the run's own train_frac
+    # Within a seed, InfoBatch and random run before the rows that need them.
+    assert [m for m, s, _ in calls if s == 0] == [
+        "full", "random", "rs2", "infobatch", "random_at_infobatch_time",
+        "random_pruning"]
+    results = json.loads((tmp_path / "results.json").read_text())
+    summary = results["summary"]
+    assert set(summary) == set(accuracy)
+    infobatch = summary["infobatch"]
+    assert infobatch["vs_full_mean"] == pytest.approx(-0.005)
+    assert infobatch["wall_saved_mean"] == pytest.approx(
+            np.mean([1 - 1.0 / 3.0, 1 - 1.2 / 3.0]))
+    assert infobatch["pruned_share"] == pytest.approx(257 / 2514)
+    assert summary["random_pruning"]["vs_steps_mean"] == pytest.approx(-0.01)
+    assert summary["random_at_infobatch_time"]["vs_timed_mean"] == pytest.approx(-0.04)
+    assert summary["rs2"]["vs_random_mean"] == pytest.approx(0.02)
+    report = (tmp_path / "summary.md").read_text()
+    for method in accuracy:
+        assert f"| {method} |" in report
+    assert ("Verdict: InfoBatch minus full data: -0.50 pt +- 0.50 in accuracy, with "
+            "63% +- 3% of full's wall-clock saved, 10% of the epochs' examples "
+            "pruned; minus random batches at its steps (random_pruning): +1.00 pt"
+            in report)
+    assert ("minus random batches at its wall-clock (random_at_infobatch_time): "
+            "+4.00 pt" in report)
+    assert ("RS2 (random batches without replacement) minus random (with "
+            "replacement) at equal steps: +2.00 pt +- 1.00." in report)
+    assert "random_pruning minus infobatch at equal steps: -1.00 pt" in report
+    assert "random_at_infobatch_time minus infobatch at equal wall-clock" in report
+    # The coreset sentences need a coreset method; none ran.
+    assert "Equal wall-clock not measured" not in report
+    # InfoBatch's rows are in the paper's layout too.
+    paper = report.split("In the paper's layout")[1]
+    for method in ("rs2", "infobatch", "random_pruning", "random_at_infobatch_time"):
+        assert f"| {method} |" in paper
+    assert (tmp_path / "accuracy_vs_time.png").stat().st_size > 0
+
+
+def test_methods_that_choose_no_examples_show_no_selection_figures():
+    runs = [_fake_run("random", 0, 0.8, [1.0], [10]),
+            # As if a sampler counted its draws: still not a selection.
+            _fake_run("rs2", 0, 0.8, [1.0], [10], n_selections=2),
+            _fake_run("infobatch", 0, 0.8, [5.0], [80]),
+            _fake_run("random_pruning", 0, 0.8, [4.0], [80], n_selections=1)]
+    summary = benchmark.summarize(runs)
+    assert "selection_cost_steps" not in summary["rs2"]
+    table = benchmark.format_table(summary)
+    for method in ("rs2", "infobatch", "random_pruning"):
+        cells = [line for line in table.splitlines()
+                 if line.startswith(f"| {method} |")][0].split(" | ")
+        # updates/step and selection cost (steps).
+        assert cells[6:8] == ["-", "-"], method
+
+
+def test_the_verdict_speaks_of_infobatch_and_rs2_only_when_compared():
+    def summary(*methods):
+        return benchmark.summarize([_fake_run(m, 0, 0.9, [1.0], [10]) for m in methods])
+    assert benchmark.verdict(summary("full")).startswith("Verdict: nothing to compare")
+    assert "InfoBatch not compared: add full" in benchmark.verdict(summary("infobatch"))
+    assert "RS2 not compared: add random" in benchmark.verdict(summary("rs2"))
+    text = benchmark.verdict(summary("full", "random", "rs2", "infobatch", "crest"))
+    assert text.startswith("Verdict: at equal steps, against random batches: crest ")
+    assert "InfoBatch minus full data: +0.00 pt in accuracy" in text
+    assert "RS2 (random batches without replacement) minus random" in text
+
+
+def test_the_warm_up_fits_rs2_apart_from_random(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run_one(method, seed, data, args, log, train_frac=None):
+        calls.append((method, args.epochs))
+        steps = [40, 80] if method in ("full", "infobatch") else [4, 8]
+        return _fake_run(method, seed, 0.9, [0.5, 1.0], steps)
+    monkeypatch.setattr(benchmark, "run_one", fake_run_one)
+    assert benchmark.main(["--epochs", "3", "--seeds", "1", "--quiet",
+                           "--methods", "random,rs2,infobatch,random_pruning,"
+                                        "random_at_infobatch_time",
+                           "--out", str(tmp_path)]) == 0
+    # rs2 samples differently from random; the random_* rows are random.
+    assert calls[:3] == [("random", 2), ("rs2", 2), ("infobatch", 2)]
+    assert len(calls) == 3 + 5
+
+
+def test_the_command_runs_infobatch_rs2_and_their_baselines(tmp_path, monkeypatch):
+    """On digits, for real: needs CrestClassifier's selection="infobatch"
+    and random_sampling."""
+    import torch
+    made = []
+    real = benchmark.CrestClassifier
+
+    def recording(*args, **kwargs):
+        made.append(kwargs)
+        return real(*args, **kwargs)
+    recording._parameter_constraints = real._parameter_constraints
+    monkeypatch.setattr(benchmark, "CrestClassifier", recording)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code = benchmark.main(["--epochs", "4", "--seeds", "2", "--hidden", "16",
+                               "--quiet", "--no-warm-up", "--methods",
+                               "full,random,rs2,infobatch,random_at_infobatch_time,"
+                               "random_pruning", "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    by_selection = {}
+    for kwargs in made:
+        by_selection.setdefault(
+            (kwargs["selection"], kwargs.get("random_sampling")), []).append(kwargs)
+    # InfoBatch takes no train_frac; rs2 samples without replacement, random
+    # (and its budget rows) explicitly with.
+    assert all("train_frac" not in k for k in by_selection["infobatch", None])
+    assert len(by_selection["random", "without_replacement"]) == 2
+    assert len(by_selection["random", "with_replacement"]) == 2 * 3
+    results = json.loads((tmp_path / "results.json").read_text())
+    runs = {(r["method"], r["seed"]): r for r in results["runs"]}
+    for seed in (0, 1):
+        infobatch, random = runs["infobatch", seed], runs["random", seed]
+        assert infobatch["train_frac"] is None
+        # Pruning: fewer steps than full's 4 x 40, every example kept or pruned.
+        assert infobatch["steps"][-1] < runs["full", seed]["steps"][-1] == 160
+        assert sum(infobatch["pruned_per_epoch"]) > 0
+        assert all(k + p == 1257 for k, p in zip(infobatch["kept_per_epoch"],
+                                                  infobatch["pruned_per_epoch"]))
+        assert infobatch["examples_seen"][-1] == sum(infobatch["kept_per_epoch"])
+        pruning = runs["random_pruning", seed]
+        assert pruning["train_frac"] == pytest.approx(
+            benchmark.equal_steps_train_frac(infobatch, 1257, 32, 4))
+        assert pruning["train_frac"] == pytest.approx(infobatch["steps"][-1] / 160)
+        # As many steps as InfoBatch's, up to the rounding of equal epochs.
+        assert pruning["steps"][-1] == 4 * math.ceil(pruning["train_frac"] * 1257 / 32)
+        assert abs(pruning["steps"][-1] - infobatch["steps"][-1]) < 4
+        assert runs["random_at_infobatch_time", seed]["train_frac"] == pytest.approx(
+            benchmark.equal_time_train_frac(infobatch, random, 0.1))
+        assert runs["rs2", seed]["random_sampling"] == "without_replacement"
+        assert random["random_sampling"] == "with_replacement"
+        assert runs["rs2", seed]["steps"] == random["steps"]
+    summary = results["summary"]
+    assert 0 < summary["infobatch"]["pruned_share"] < 1
+    assert np.isfinite(summary["infobatch"]["wall_saved_mean"])
+    report = (tmp_path / "summary.md").read_text()
+    assert "Verdict: InfoBatch minus full data: " in report
+    assert "of full's wall-clock saved" in report
+    assert "minus random batches at its steps (random_pruning): " in report
+    assert "RS2 (random batches without replacement) minus random (with " in report
+    assert "random_pruning: random batches with infobatch's total steps" in report
