@@ -22,6 +22,8 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
+from conftest import MLP
+
 from sklearn_crest import CrestClassifier
 
 TRACE = pathlib.Path(__file__).parent / "data" / "selection_trace.json"
@@ -61,16 +63,6 @@ HISTORY_KEYS = ("n_selections", "n_checks", "n_steps", "n_forward_examples",
                 "train_loss")
 
 
-class _MLP(torch.nn.Module):
-    def __init__(self, n_features, n_classes, hidden=32):
-        super().__init__()
-        self.hidden = torch.nn.Linear(n_features, hidden)
-        self.output = torch.nn.Linear(hidden, n_classes)
-
-    def forward(self, X):
-        return self.output(torch.relu(self.hidden(X)))
-
-
 class _TracingClassifier(CrestClassifier):
     """Records a digest of each training batch's input and weights."""
 
@@ -94,7 +86,7 @@ def run_case(params):
     """The trace of one fixed-seed fit: step digests and per-epoch history."""
     X, y = _digits()
     torch.manual_seed(0)
-    net = _TracingClassifier(_MLP, max_epochs=6, batch_size=32, lr=0.1,
+    net = _TracingClassifier(MLP, max_epochs=6, batch_size=32, lr=0.1,
                              optimizer__momentum=0.9,
                              train_split=None, verbose=0, random_state=0,
                              **_COMMON, **params)
