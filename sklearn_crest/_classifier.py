@@ -293,6 +293,10 @@ default="per_step"
         For ``"infobatch"``: the fraction of the well-learned examples (last
         training loss below the mean) left out of each epoch; the others'
         losses are weighted by ``1 / (1 - prune_ratio)``. 0 prunes nothing.
+        Measured on the Fashion-MNIST CNN (20 epochs, 3 seeds,
+        ``benchmarks/RESULTS.md`` section 000): 0.3, 0.5 and 0.7 took 79%,
+        65% and 51% of full training's steps for 0.28, 0.50 and 0.75 points
+        of test accuracy.
     prune_until : float in [0, 1], default=0.875
         For ``"infobatch"``: the fraction of each ``fit`` or ``partial_fit``
         call's epochs that prune (InfoBatch's ``delta``); the rest train on
@@ -305,7 +309,9 @@ default="per_step"
         ``"without_replacement"`` is RS2 (Okanovic et al., ICLR 2024): the
         epochs take consecutive parts of one shuffled pass over the data, so
         every example is seen once before any is seen twice, with the class
-        proportions kept in every epoch.
+        proportions kept in every epoch. The default keeps the earlier
+        behaviour: on the Fashion-MNIST CNN at 10% of the steps the two
+        differed by +0.05 +- 0.13 points (3 seeds).
     selection_precision : {"auto", "float32", "bfloat16"}, default="auto"
         Precision of the selection's forward passes (the eval passes whose
         class probabilities become gradient proxies). ``"auto"``: for

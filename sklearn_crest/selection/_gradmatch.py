@@ -92,7 +92,7 @@ def class_totals_as_counts(weights, picked_labels, class_counts):
     example (a class being learned) gets less total weight than its size,
     one whose picks are smaller more, so each epoch would train under a
     class prior that follows which classes were hard at its start (on the
-    Fashion-MNIST CNN, from 0.57 to 1.58 times the true class shares). Within
+    Fashion-MNIST CNN, from 0.58 to 1.42 times the true class shares). Within
     a class the pursuit's relative weights stay.
     """
     weights = np.asarray(weights, dtype=np.float64).copy()
