@@ -3,9 +3,9 @@
 The estimator only wires skorch's extension points to the selection strategy
 named by ``selection`` (``selection/``): ``get_iterator`` serves the
 strategy's batches (``_training_iterator.py``), ``get_loss`` applies their
-weights, ``on_epoch_end`` records the strategy's figures in ``history``. ``fit_loop`` and ``run_single_epoch`` are
-skorch's own, so callbacks, history, checkpoints and ``partial_fit`` work as
-for any skorch net. On top of skorch it behaves like a scikit-learn classifier:
+weights, ``on_epoch_end`` records the strategy's figures in ``history``.
+``fit_loop`` and ``run_single_epoch`` are skorch's own, so callbacks,
+history, checkpoints and ``partial_fit`` work as for any skorch net. On top of skorch it behaves like a scikit-learn classifier:
 input validation, float32 casting, label encoding and ``random_state``.
 """
 
@@ -374,8 +374,10 @@ default="per_step"
         Number of features (columns) seen during fit, for array input.
     feature_names_in_ : ndarray
         Column names seen during fit, when X is a DataFrame with string names.
-    schedule_ : CrestSchedule
-        The selection state: pool, coresets, quadratic model, intervals.
+    schedule_ : SelectionStrategy
+        The fit's selection strategy (``sklearn_crest.selection``: one class
+        per ``selection``) and its state: pool, coresets, quadratic model,
+        scores, intervals; positions into the training set, never its rows.
     history_ : skorch History
         Per epoch, skorch's entries plus ``n_selections`` (new regions for
         ``"crest"``, fresh coresets for ``"per_step"``, weighted subsets for
@@ -392,6 +394,8 @@ default="per_step"
         random subsets they were selected from, the baseline to compare it
         with). The two losses are NaN in epochs that built no coreset; coresets
         built on demand count, so an epoch without a re-selection can have them.
+        ``"infobatch"`` adds ``n_kept``, ``n_pruned`` and ``mean_score`` (the
+        mean of the scores that decided the epoch's pruning).
 
     Notes
     -----
