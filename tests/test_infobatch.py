@@ -186,3 +186,42 @@ def test_rs2_is_an_estimator_setting(digits600):
     with pytest.warns(UserWarning, match="does not use random_sampling"):
         CrestClassifier(MLP, selection="per_step", random_sampling="without_replacement",
                         max_epochs=1, train_split=None, verbose=0).fit(X, y)
+
+
+def test_scores_survive_a_batch_size_change_between_calls(digits600):
+    # The pending losses of the last epoch are the example's scores, not
+    # state of the model: a new batch size (or a reloaded module) keeps them.
+    X, y = digits600
+    net = make_net(max_epochs=1, batch_size=64).fit(X, y)
+    net.set_params(batch_size=32)
+    net.partial_fit(X, y)
+    assert net.history[-1, "n_pruned"] > 0
+    assert np.isfinite(net.history[-1, "mean_score"])
+
+
+def test_rs2_pass_survives_pickling_and_region_resets(digits600):
+    # Four epochs of 150 read one pass over the 600 examples, across calls,
+    # pickles and a region reset (a rebuilt module): the pass is sampling
+    # state, not the model's.
+    X, y = digits600
+    net = CrestClassifier(MLP, selection="random", random_sampling="without_replacement",
+                          train_frac=0.25, batch_size=30, max_epochs=1, lr=0.1,
+                          train_split=None, verbose=0, random_state=0).fit(X, y)
+    first_pass = net.schedule_.pass_order.copy()
+    for call in range(3):
+        net = pickle.loads(pickle.dumps(net))
+        if call == 1:
+            net.schedule_.reset_region()
+        net.partial_fit(X, y)
+    np.testing.assert_array_equal(net.schedule_.pass_order, first_pass)
+    assert net.schedule_.pass_cursor == 600
+    assert np.array_equal(np.sort(first_pass), np.arange(600))
+
+
+def test_a_whole_pass_per_epoch_is_reshuffled(digits600):
+    X, y = digits600
+    # train_frac=1 with 600 / 32 not whole: each epoch takes more than a pass.
+    epochs = _epochs_of_random(X, y, "without_replacement", 3, 1.0)
+    assert not np.array_equal(epochs[1][:100], epochs[2][:100])
+    for positions in epochs:
+        assert len(np.unique(positions[:600])) >= 590

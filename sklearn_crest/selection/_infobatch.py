@@ -20,7 +20,9 @@ its reason, also listed on the departures page:
   epochs' threshold depend on that constant).
 - The annealing counts the epochs of each ``fit`` or ``partial_fit`` call
   (the authors' ``num_epochs`` is the whole training run, given up front);
-  a fit is one call.
+  a fit is one call. An epoch prunes while its index in the call is below
+  ``prune_until`` times the call's epochs (the authors': at most, one epoch
+  more when the product is whole).
 - Scores are stored by position in the training set; a pickle keeps them
   (floats, not training rows), so a continued fit prunes with them.
 """
@@ -30,6 +32,7 @@ import math
 import numpy as np
 import torch
 
+from .. import _user_warnings as user_warnings
 from ._base import SelectionStrategy
 
 
@@ -48,28 +51,33 @@ class InfoBatchPruning(SelectionStrategy):
     @classmethod
     def _fresh_state(cls, config):
         # scores: the latest training loss of each example (NaN: never
-        # trained on); call_start and call_epochs: the epochs of the current
-        # fit or partial_fit call, over which pruning is scheduled.
-        return {"scores": None, "scores_fingerprint": None, "call_start": 0,
-                "call_epochs": None}
+        # trained on); observed: (positions, losses) of the steps since the
+        # scores were last written (kept on the training device); served:
+        # positions of the batch in training; call_start and call_epochs:
+        # the epochs of the current fit or partial_fit call, over which
+        # pruning is scheduled. None of it depends on the model as it is
+        # now, so a region reset (a rebuilt module, a new batch size) keeps
+        # it; only new training data restarts it.
+        return {"scores": None, "scores_fingerprint": None, "observed": [],
+                "served": None, "call_start": 0, "call_epochs": None}
 
     def _transient_state(self):
         # plan: (epoch, positions, weights, n_pruned, mean score) of the
-        # epoch being trained; served: positions of the batch in training;
-        # observed: (positions, losses) not yet written into the scores.
-        return {**super()._transient_state(), "plan": None, "served": None,
-                "observed": []}
+        # epoch being trained.
+        return {**super()._transient_state(), "plan": None}
 
     def __getstate__(self):
-        self._write_observed_scores()
+        self._write_observed_scores()  # losses, not device tensors, travel
         return super().__getstate__()
 
     # ----------------------------------------------------------- the data
     def bind(self, data):
         super().bind(data)
         if self.scores_fingerprint != self.data_fingerprint:
+            # Other data: scores and pending losses describe other examples.
             self.scores = np.full(self.n_train, np.nan, dtype=np.float32)
             self.scores_fingerprint = self.data_fingerprint
+            self.observed, self.served = [], None
 
     def begin_training_call(self, n_epochs):
         self.call_start = self.epoch
@@ -140,6 +148,15 @@ class InfoBatchPruning(SelectionStrategy):
         positions, self.served = self.served, None
         if len(losses) == len(positions):
             self.observed.append((positions, losses.detach()))
+        elif not getattr(self, "mismatch_warned", False):
+            self.mismatch_warned = True
+            user_warnings.warn(
+                f"selection='infobatch' scores examples by the losses of the "
+                f"batch they were served in, but get_loss received {len(losses)} "
+                f"losses for a batch of {len(positions)} examples (a training step "
+                "that splits or changes the batch); those examples keep their "
+                "earlier scores. Call get_loss once per served batch, with all of "
+                "its examples, for InfoBatch to see every loss.")
 
     def _write_observed_scores(self):
         if not self.observed:

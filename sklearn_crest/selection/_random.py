@@ -26,15 +26,21 @@ class RandomBatches(SelectionStrategy):
     parameters = ("train_frac", "random_sampling")
     warm_up_epochs = 0
 
+    def __init__(self, config, batch_size, random_state):
+        super().__init__(config, batch_size, random_state)
+        self.__dict__.update(self._fresh_state(self.config))
+
+    @classmethod
+    def _fresh_state(cls, config):
+        # The current pass over the pool (``"without_replacement"``) and how
+        # far the epochs have read it: sampling state, not the model's, so
+        # it survives region resets and pickling (positions, not rows).
+        return {"pass_order": None, "pass_cursor": 0, "pass_fingerprint": None}
+
     def plan_epoch(self, model, data, n_steps):
         if self.config["random_sampling"] == "with_replacement":
             return self._random_batches(n_steps)
         return self._batches_without_replacement(n_steps)
-
-    def _transient_state(self):
-        # The current pass over the pool (``"without_replacement"``) and how
-        # far the epochs have read it; a new pool starts a new pass.
-        return {**super()._transient_state(), "pass_order": None, "pass_cursor": 0}
 
     def _pool_changed(self):
         self.pass_order = None
@@ -44,6 +50,9 @@ class RandomBatches(SelectionStrategy):
         pool, in random order. Where the pass runs out, the rest of it is
         taken and a new pass begins without those examples' repeats."""
         needed = n_steps * self.batch_size
+        if self.pass_fingerprint != self.data_fingerprint:
+            # Other training data: a pass over them starts afresh.
+            self.pass_order, self.pass_fingerprint = None, self.data_fingerprint
         taken = []
         while needed > 0:
             if self.pass_order is None or self.pass_cursor >= self.pass_order.size:
@@ -58,8 +67,11 @@ class RandomBatches(SelectionStrategy):
             taken.append(rest)
             needed -= rest.size
             new_pass = self._stratified_pass()
-            fresh = new_pass[~np.isin(new_pass, rest)]
-            self.pass_order = np.concatenate([fresh, rest])
+            if rest.size == self.pass_order.size:
+                self.pass_order = new_pass  # the whole pass was taken
+            else:
+                fresh = new_pass[~np.isin(new_pass, rest)]
+                self.pass_order = np.concatenate([fresh, rest])
             self.pass_cursor = 0
         order = np.concatenate(taken)
         order = order[self.rng.permutation(order.size)]
