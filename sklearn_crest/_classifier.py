@@ -982,10 +982,12 @@ default="per_step"
         outputs with one row per input row are cut back; any other output
         (a tuple element of another length) comes from an unpadded pass.
         """
+        if self.module_.training or not self.predict_padding:
+            # Training steps return here first: no parameter lookup per step.
+            return super().infer(x, **fit_params)
         n_rows = len(x) if isinstance(x, torch.Tensor) and x.ndim > 0 else 0
         size = self._eval_batch_size()
-        if (self.module_.training or not self.predict_padding
-                or not 0 < n_rows < size):
+        if not 0 < n_rows < size:
             return super().infer(x, **fit_params)
         padding = x.new_zeros((size - n_rows,) + tuple(x.shape[1:]))
         output = super().infer(torch.cat([x, padding]), **fit_params)

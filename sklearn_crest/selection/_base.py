@@ -102,6 +102,7 @@ class SelectionStrategy:
         self.n_classes = 0
         self.subset_size_warned = False
         self.epoch_stats = self._new_epoch_stats()
+        self.__dict__.update(self._fresh_state(self.config))
         self.__dict__.update(self._transient_state())
 
     # --------------------------------------------------------------- state
@@ -149,7 +150,8 @@ class SelectionStrategy:
     @classmethod
     def _fresh_state(cls, config):
         """The strategy's own long-lived attributes (beyond the shared
-        ones), as a new fit starts them; for a switch of ``selection``."""
+        ones), as a new fit starts them: applied by the constructor and
+        when ``selection`` switches between calls."""
         return {}
 
     def _reconfigure(self, old_config):

@@ -66,10 +66,6 @@ class CrestRegions(SelectionStrategy):
                          "check_sample_size", "selection_metric", "check_loss")
     plans_epochs = False
 
-    def __init__(self, config, batch_size, random_state):
-        super().__init__(config, batch_size, random_state)
-        self.__dict__.update(self._fresh_state(self.config))
-
     @classmethod
     def _fresh_state(cls, config):
         return {

@@ -44,10 +44,6 @@ class InfoBatchPruning(SelectionStrategy):
     warm_up_epochs = 0
     plans_epochs = True
 
-    def __init__(self, config, batch_size, random_state):
-        super().__init__(config, batch_size, random_state)
-        self.__dict__.update(self._fresh_state(self.config))
-
     @classmethod
     def _fresh_state(cls, config):
         # scores: the latest training loss of each example (NaN: never

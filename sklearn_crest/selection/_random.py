@@ -26,10 +26,6 @@ class RandomBatches(SelectionStrategy):
     parameters = ("train_frac", "random_sampling")
     warm_up_epochs = 0
 
-    def __init__(self, config, batch_size, random_state):
-        super().__init__(config, batch_size, random_state)
-        self.__dict__.update(self._fresh_state(self.config))
-
     @classmethod
     def _fresh_state(cls, config):
         # The current pass over the pool (``"without_replacement"``) and how
