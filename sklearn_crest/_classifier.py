@@ -36,6 +36,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from torch.utils.data import DataLoader
 
 from . import _user_warnings as user_warnings
+from ._processes import local_module, training_processes
 from ._data import (
     KnownLabels,
     SlicingIterator,
@@ -728,7 +729,7 @@ default="per_step"
             yield
             return
         devices = []
-        if str(self.device).startswith("cuda") and torch.cuda.is_available():
+        if str(self._training_device()).startswith("cuda") and torch.cuda.is_available():
             devices = list(range(torch.cuda.device_count()))
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(seed))
@@ -820,7 +821,14 @@ default="per_step"
     def initialize(self):
         """Initialize skorch's components and a fresh CREST schedule."""
         self.schedule_ = None
-        super().initialize()
+        return super().initialize()
+
+    def initialize_history(self):
+        """skorch's fresh history, and a fresh selection strategy: both
+        record one training run from its start. (The strategy is made here,
+        not in :meth:`initialize`, because skorch's ``AccelerateMixin``
+        replaces ``initialize`` without calling this class's.)"""
+        super().initialize_history()
         self.schedule_ = STRATEGIES[self.selection](
             self._crest_config(), self.batch_size,
             check_random_state(self._fit_seed()))
@@ -960,17 +968,51 @@ default="per_step"
         if (tensors is not None and self.iterator_valid is DataLoader
                 and set(self.get_params_for("iterator_valid")) <= {"batch_size"}):
             X, y, rows = tensors
+            if self._shards_evaluation and training_processes(self).distributed:
+                # A DataLoader, which Accelerate shards over the processes;
+                # skorch's AccelerateMixin gathers the shards' outputs again
+                # (it would gather a copy per process of sliced batches).
+                rows = torch.as_tensor(rows)
+                labels = (torch.zeros(len(rows), dtype=torch.int64) if y is None
+                          else self.encode_labels(y)[rows])
+                return DataLoader(torch.utils.data.TensorDataset(X[rows], labels),
+                                  batch_size=self._eval_batch_size())
             return SlicingIterator(X, self.encode_labels(y), rows,
                                    self._eval_batch_size())
         return super().get_iterator(dataset, training=training)
+
+    # Whether a data-parallel fit's evaluation batches go through a loader
+    # that Accelerate shards (as skorch's AccelerateMixin expects: its
+    # evaluation step gathers); AcceleratedCrestClassifier evaluates whole.
+    _shards_evaluation = True
+
+    def _training_device(self):
+        """Where training runs: ``device``, or under skorch's
+        ``AccelerateMixin`` (which wants ``device=None``) the accelerator's."""
+        if self.device is None:
+            return getattr(getattr(self, "accelerator", None), "device", None)
+        return self.device
 
     def forward_unpadded(self, x):
         """The module's forward on a batch, as skorch's ``infer`` does it.
 
         The CREST schedule's own passes (features, checks, quadratic model) use
-        this: they need no padding and should not pay for it.
+        this: they need no padding and should not pay for it. In a
+        data-parallel fit they run on the process's own replica, outside the
+        ``DistributedDataParallel`` wrapper: each process selects on its own
+        schedule, and the wrapper's forward may synchronise the processes.
         """
-        return NeuralNet.infer(self, x, **getattr(self, "_forward_params", {}))
+        fit_params = getattr(self, "_forward_params", {})
+        module = self.module_
+        local = local_module(module)
+        if local is module:
+            return NeuralNet.infer(self, x, **fit_params)
+        x = to_tensor(x, device=self._training_device())
+        self.module_ = local
+        try:
+            return NeuralNet.infer(self, x, **fit_params)
+        finally:
+            self.module_ = module
 
     def infer(self, x, **fit_params):
         """Forward pass; in eval mode with ``predict_padding``, a short batch
@@ -1026,7 +1068,7 @@ default="per_step"
         """
         if isinstance(y_pred, (tuple, list)):
             y_pred = y_pred[0]
-        y_true = to_tensor(y_true, device=self.device)
+        y_true = to_tensor(y_true, device=self._training_device())
         if not getattr(self, "_output_convention_checked", False):
             # Once per module and criterion: a structural mismatch shows on the
             # first batch, and the training step should not pay for it again.

@@ -20,11 +20,14 @@ epoch warns) rather than silently mis-weighted.
 import collections
 import warnings
 
+import torch
 from skorch.callbacks import ProgressBar
 from skorch.dataset import get_len
+from skorch.utils import to_tensor
 from torch.utils.data import DataLoader
 
 from ._data import IndexedData, data_device
+from ._processes import training_processes
 from .selection import SelectionModel
 
 # DataLoader settings that the selection strategy decides for training batches.
@@ -50,6 +53,11 @@ class EpochIterator:
 
     def __init__(self, net, dataset):
         self.net = net
+        device = net._training_device()
+        # Under skorch's AccelerateMixin (device=None) nothing else moves
+        # the served batches to the accelerator's device.
+        self.move_to = (device if net.device is None and device is not None
+                        and torch.device(device).type != "cpu" else None)
         loader_params = {name: value for name, value
                          in net.get_params_for("iterator_train").items()
                          if name not in STRATEGY_OWNED_LOADER_PARAMS}
@@ -57,11 +65,14 @@ class EpochIterator:
                                 getattr(net, "_known_labels", None),
                                 collate_fn=loader_params.get("collate_fn"),
                                 num_workers=loader_params.get("num_workers", 0),
-                                device=data_device(net.data_on_device, net.device,
+                                device=data_device(net.data_on_device, device,
                                                    dataset))
         self.loader_params = loader_params
         # skorch's fit loop asks for this iterator once per fit or
-        # partial_fit call, before its epochs.
+        # partial_fit call, before its epochs: the processes that train
+        # together (one, unless a data-parallel accelerator says more) are
+        # those of this call.
+        net.schedule_.processes = training_processes(net)
         net.schedule_.begin_training_call(
             getattr(net, "_epochs_this_call", None) or net.max_epochs)
         if self.data.X is not None and (loader_params
@@ -99,6 +110,8 @@ class EpochIterator:
                       for positions, weights in batches)
         strategy = self.net.schedule_
         for positions, (X, y), weights in served:
+            if self.move_to is not None:
+                X, y = to_tensor(X, self.move_to), to_tensor(y, self.move_to)
             if weights is not None:
                 registry.add(X, weights)
             strategy.batch_served(positions)
@@ -115,7 +128,24 @@ class EpochIterator:
 
 
 class StepBudgetProgressBar(ProgressBar):
-    """skorch's ProgressBar, with the training total of CREST's step budget."""
+    """skorch's ProgressBar, with the training total of CREST's step budget;
+    in a data-parallel fit, shown by the main process only."""
+
+    def _shown(self, net):
+        accelerator = getattr(net, "accelerator", None)
+        return getattr(accelerator, "is_main_process", True)
+
+    def on_epoch_begin(self, net, **kwargs):
+        if self._shown(net):
+            super().on_epoch_begin(net, **kwargs)
+
+    def on_batch_end(self, net, **kwargs):
+        if self._shown(net):
+            super().on_batch_end(net, **kwargs)
+
+    def on_epoch_end(self, net, **kwargs):
+        if self._shown(net):
+            super().on_epoch_end(net, **kwargs)
 
     def _get_batches_per_epoch_phase(self, net, dataset, training):
         # The instance is the user's (skorch does not copy callbacks), so it

@@ -1,6 +1,8 @@
 """The README's quickstart is what CI runs, and the package is what it says."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import sklearn_crest
@@ -29,5 +31,22 @@ def test_quickstart_has_exactly_two_commands_that_ci_runs_verbatim():
 
 def test_public_surface():
     assert sorted(sklearn_crest.__all__) == sorted(
-        ["CrestClassifier", "CoresetSelector", "CoresetTrainer", "__version__"])
+        ["AcceleratedCrestClassifier", "CrestClassifier", "CoresetSelector",
+         "CoresetTrainer", "__version__"])
     assert re.fullmatch(r"\d+\.\d+\.\d+", sklearn_crest.__version__)
+
+
+def test_importing_the_package_does_not_need_accelerate():
+    """accelerate is the ``distributed`` extra: the core install imports
+    without it (AcceleratedCrestClassifier takes an accelerator instance)."""
+    code = ("import sys, importlib.abc\n"
+            "class Refuse(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name.split('.')[0] == 'accelerate':\n"
+            "            raise ImportError('accelerate is not installed')\n"
+            "sys.meta_path.insert(0, Refuse())\n"
+            "import sklearn_crest\n"
+            "print(sklearn_crest.AcceleratedCrestClassifier.__name__)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "AcceleratedCrestClassifier"

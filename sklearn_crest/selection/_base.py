@@ -14,6 +14,12 @@ Shared here, so that a strategy module holds only its own idea:
   examples from it (``drop_learned``, for strategies that list it among their
   parameters);
 - the **step budget**: ``ceil(train_frac * n / batch_size)`` steps per epoch;
+- the **share** of a data-parallel fit (``_processes.py``): with several
+  processes, each owns a disjoint, class-stratified part of the training
+  positions as its pool, selects there with its own random stream, and
+  trains ``batch_size`` of its examples per step; the budget counts steps of
+  ``world_size * batch_size`` examples, so an epoch still covers
+  ``train_frac`` of the data;
 - the **warm-up**: strategies that score examples with the model train their
   first ``warm_up_epochs`` epochs on uniform random batches (the gradients of
   an untrained network carry no information), as in the authors' code;
@@ -37,6 +43,7 @@ import torch
 
 from .. import _user_warnings as user_warnings
 from .._facility_location import allocate_budget
+from .._processes import SINGLE_PROCESS
 from .._proxies import softmax_minus_onehot
 from ._class_streams import ClassStreams
 from ._minibatch_coresets import minibatch_coresets, quotas_per_subset
@@ -74,6 +81,9 @@ class SelectionStrategy:
     plans_epochs : bool
         Whether all of an epoch's batches are known when it starts (a
         ``Dataset`` can then be read through the user's ``DataLoader``).
+    processes : TrainingProcesses
+        The processes of the fit (``_processes.py``), set by the training
+        iterator for each fit call; never pickled.
     """
 
     name = None
@@ -81,6 +91,7 @@ class SelectionStrategy:
     region_parameters = ()
     warm_up_epochs = 1
     plans_epochs = True
+    processes = SINGLE_PROCESS
 
     def __init__(self, config, batch_size, random_state):
         self.config = dict(config)
@@ -91,6 +102,8 @@ class SelectionStrategy:
         self.n_train = None
         self.data_fingerprint = None
         self.pool = None
+        self.pool_owner = (0, 1)
+        self.n_owned = None
         self._class_members = None
         self._class_streams = None
         self._quota_cache = None
@@ -166,6 +179,8 @@ class SelectionStrategy:
         state = self.__dict__.copy()
         state.update(self._transient_state(), labels=None, _class_members=None,
                      _class_streams=None, _quota_cache=None)
+        # The process group belongs to the running fit, not to the model.
+        state.pop("processes", None)
         # The torch generator travels as its state in a numpy array: skorch
         # unpickles the strategy (a CUDA-dependent attribute) with its tensors
         # mapped to the training device, and a CPU generator refuses a state
@@ -175,6 +190,9 @@ class SelectionStrategy:
 
     def __setstate__(self, state):
         generator_state = state.pop("torch_generator")
+        # Pickles from before data-parallel fits: a single process's pool.
+        state.setdefault("pool_owner", (0, 1))
+        state.setdefault("n_owned", state.get("n_train"))
         self.__dict__.update(self._transient_state())
         self.__dict__.update(state)
         self.torch_generator = torch.Generator()
@@ -185,12 +203,17 @@ class SelectionStrategy:
     def bind(self, data):
         """Attach to a training set. Other data (not merely the same rows
         again) restarts the pool and the region: positions into the old data
-        mean nothing in the new."""
+        mean nothing in the new; so does another place in another number of
+        processes, whose share of the data differs."""
         fingerprint = data.fingerprint()
-        if fingerprint != self.data_fingerprint:
+        owner = (self.processes.rank, self.processes.world_size)
+        if (fingerprint != self.data_fingerprint
+                or owner != getattr(self, "pool_owner", (0, 1))):
             self.data_fingerprint = fingerprint
             self.n_train = len(data)
-            self.pool = np.arange(self.n_train, dtype=np.int64)
+            self.pool = self._owned_positions(data.labels, fingerprint)
+            self.pool_owner = owner
+            self.n_owned = int(self.pool.size)
             self.loss_watch = None
             self.reset_region()
             self._class_members = None
@@ -206,13 +229,43 @@ class SelectionStrategy:
                                       -1.0, dtype=np.float32)
             self.loss_watch_epoch = np.full(self.config["watch_interval"], -1)
 
+    def _owned_positions(self, labels, fingerprint):
+        """The training positions this process selects from and trains on:
+        all of them in a single process; with several, a disjoint share,
+        class-stratified (each class dealt out in turn, in an order all
+        processes draw alike), after which each process draws from its own
+        random stream (seeded by the shared draw and its rank, so a fixed
+        number of processes repeats its runs)."""
+        processes = self.processes
+        n = len(labels)
+        if not processes.distributed:
+            return np.arange(n, dtype=np.int64)
+        size, digest = fingerprint
+        identity = [size, int(digest[:12], 16)]  # exact in float64
+        if np.any(processes.max(identity) != processes.min(identity)):
+            raise ValueError(
+                "The processes of this data-parallel fit passed different "
+                "training data. Every process must call fit with the whole "
+                "training set (the same rows and labels): the processes split it "
+                "between themselves.")
+        seed = int(processes.from_first([self.rng.randint(2**31 - 1)])[0])
+        order = np.random.RandomState(seed).permutation(n)
+        order = order[np.argsort(labels[order], kind="stable")]
+        owned = np.sort(order[processes.rank::processes.world_size])
+        own_seeds = np.random.SeedSequence([seed, processes.rank]).generate_state(2)
+        self.rng = np.random.RandomState(int(own_seeds[0]))
+        self.torch_generator = torch.Generator().manual_seed(int(own_seeds[1]))
+        return owned.astype(np.int64)
+
     def steps_per_epoch(self):
         """Optimizer steps in one epoch: the step budget."""
         return self.steps_for(self.n_train)
 
     def steps_for(self, n_train):
-        """Optimizer steps in one epoch over ``n_train`` training examples."""
-        return math.ceil(self.config["train_frac"] * n_train / self.batch_size)
+        """Optimizer steps in one epoch over ``n_train`` training examples
+        (each step trains ``batch_size`` examples in every process)."""
+        return math.ceil(self.config["train_frac"] * n_train
+                         / (self.batch_size * self.processes.world_size))
 
     def epoch_is_planned(self):
         """Whether the coming epoch's batches are all known when it starts
@@ -267,6 +320,18 @@ class SelectionStrategy:
     def observe_training_losses(self, losses, model):
         """Take the per-example losses (a tensor, in the order of the batch
         last served) that the training step computed anyway."""
+
+    def _exact_steps(self, order, n_steps):
+        """``order`` cut into exactly ``n_steps`` batches of ``batch_size``
+        (the last one short). Where ``order`` runs out first (a process's
+        share is a little smaller than the others'), random repeats of it
+        fill the last batches: every process must take the same number of
+        steps."""
+        missing = (n_steps - 1) * self.batch_size + 1 - order.size
+        if n_steps > 0 and missing > 0 and order.size:
+            order = np.concatenate([order, self.rng.choice(order, size=missing)])
+        return [order[i * self.batch_size:(i + 1) * self.batch_size]
+                for i in range(n_steps)]
 
     def _random_batches(self, n_steps):
         """``n_steps`` batches of uniformly random pool examples, no repeats
@@ -499,7 +564,9 @@ class SelectionStrategy:
             in_class = order[(pool_labels[order] == c) & learned[order]]
             limit = max(0, int(pool_counts[c]) - int(quotas[c]))
             droppable[in_class[:limit]] = True
-        floor = math.ceil(self.config["min_train_frac"] * self.n_train)
+        # Of this process's share (all the data in a single process): each
+        # process drops only examples it owns, measured only by itself.
+        floor = math.ceil(self.config["min_train_frac"] * self.n_owned)
         allowed = max(0, int(self.pool.size) - floor)
         candidates = np.flatnonzero(droppable)
         if candidates.size > allowed:
@@ -520,7 +587,7 @@ class SelectionStrategy:
 # Attributes every strategy has, which a switch of ``selection`` carries over.
 _SHARED_STATE = frozenset((
     "config", "batch_size", "rng", "torch_generator", "n_train", "data_fingerprint",
-    "pool", "_class_members", "_class_streams", "_quota_cache", "epoch",
+    "pool", "pool_owner", "n_owned", "_class_members", "_class_streams", "_quota_cache", "epoch",
     "global_step", "loss_watch", "loss_watch_epoch", "labels", "n_classes",
     "subset_size_warned", "epoch_stats"))
 

@@ -23,6 +23,12 @@ quadratic model of the loss holds (Yang, Kang, Mirzasoleiman, ICML 2023).
    ``ceil(ref_curvature / curvature * interval_mul)`` and the region's subset
    count ``min(I * batch_num_mul, steps_per_epoch)``.
 
+With several processes (``_processes.py``) each process grows its own
+regions from its share of the data, and the processes agree on every
+decision that changes the steps: a check compares the means of all
+processes' measurements (one all-reduce of a few numbers), so all re-select
+together, and the adaptive interval follows the mean of their curvatures.
+
 Why the check is cheap and consistent here: the authors' check is a forward
 pass over all random subsets (or the whole training set) at almost every
 step, which took 81-96% of the fit time of a prototype that followed it
@@ -282,6 +288,13 @@ class CrestRegions(SelectionStrategy):
 
     def _adapt(self, n_steps):
         curvature = self.quadratic_model.curvature_norm
+        if self.processes.distributed:
+            # One interval for all processes: from the mean of their
+            # curvatures, or kept where any of them has none.
+            usable = math.isfinite(curvature) and curvature > 0
+            count, total = self.processes.sum([usable, curvature if usable else 0.0])
+            curvature = (total / count if count == self.processes.world_size
+                         else math.nan)
         if not math.isfinite(curvature) or curvature <= 0:
             # A diverging run (non-finite curvature): keep the current interval
             # and count rather than fail here; skorch reports the loss.
@@ -310,7 +323,10 @@ class CrestRegions(SelectionStrategy):
         an observation (the region's first steps serve freshly built
         coresets, whose losses are measured at the step itself) it passes.
         """
-        if not math.isfinite(self.quadratic_model.loss_at_selection):
+        diverged = not math.isfinite(self.quadratic_model.loss_at_selection)
+        if self.processes.distributed:
+            return self._agreed_training_check(diverged)
+        if diverged:
             # A diverged model predicts nothing: select again, as a failing
             # sample check would.
             self.epoch_stats["n_checks"] += 1
@@ -321,14 +337,34 @@ class CrestRegions(SelectionStrategy):
         observed = np.array(self.observations, dtype=np.float64)
         self.observations = []
         # Columns: observed change, predicted change, training loss now.
-        error = abs(observed[:, 0].mean() - observed[:, 1].mean())
-        loss = abs(observed[:, 2].mean())
+        return self._training_check_verdict(observed[:, 0].mean(), observed[:, 1].mean(),
+                                            observed[:, 2].mean(), start)
+
+    def _agreed_training_check(self, diverged):
+        """The training-loss check over all processes' observations: the
+        same sums everywhere, hence the same verdict."""
+        start = time.perf_counter()
+        observed = np.array(self.observations, dtype=np.float64).reshape(-1, 3)
+        self.observations = []
+        n_diverged, count, *sums = self.processes.sum(
+            [diverged, len(observed), *observed.sum(axis=0)])
+        if n_diverged:
+            self.epoch_stats["n_checks"] += 1
+            return False
+        if not count:
+            return True
+        return self._training_check_verdict(*(np.array(sums) / count), start)
+
+    def _training_check_verdict(self, observed_change, predicted_change, loss_now,
+                                start):
+        error = abs(observed_change - predicted_change)
+        loss = abs(loss_now)
         self.epoch_stats["n_checks"] += 1
         self.epoch_stats["check_s"] += time.perf_counter() - start
         self.check_log.append((self.global_step,
                                self.global_step - self.last_selection_step,
                                float(loss),
-                               float(loss - observed[:, 0].mean() + observed[:, 1].mean())))
+                               float(loss - observed_change + predicted_change)))
         return bool(error <= self.config["check_thresh_factor"] * loss)
 
     def _observation_for(self, positions, weights):
@@ -391,6 +427,10 @@ class CrestRegions(SelectionStrategy):
         losses = self.check_sample_losses(model)
         true_loss = float(losses.mean())
         predicted = self.quadratic_model.predict(model.parameters())
+        if self.processes.distributed:
+            # The mean over the processes' check samples, for all of them.
+            true_loss, predicted = (float(v) for v in self.processes.sum(
+                [true_loss, predicted]) / self.processes.world_size)
         self.epoch_stats["n_checks"] += 1
         self.epoch_stats["n_forward_examples"] += int(losses.numel())
         self.epoch_stats["check_s"] += time.perf_counter() - start

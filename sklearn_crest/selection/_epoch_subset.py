@@ -75,8 +75,10 @@ class EpochSubsetStrategy(SelectionStrategy):
 
     def _epoch_subset_budget(self):
         """Examples in the subset: ``train_frac`` of the training set (not of
-        a pool shrunk by drop_learned), at most the pool."""
-        return min(math.ceil(self.config["train_frac"] * self.n_train),
+        a pool shrunk by drop_learned), at most the pool; with several
+        processes, each chooses its part of that from its own share."""
+        return min(math.ceil(self.config["train_frac"] * self.n_train
+                             / self.processes.world_size),
                    int(self.pool.size))
 
     def _drop_floor_quotas(self):

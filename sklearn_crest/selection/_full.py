@@ -18,9 +18,14 @@ class FullData(SelectionStrategy):
     warm_up_epochs = 0
 
     def steps_for(self, n_train):
-        return math.ceil(n_train / self.batch_size)
+        return math.ceil(n_train / (self.batch_size * self.processes.world_size))
 
     def plan_epoch(self, model, data, n_steps):
+        if self.processes.distributed:
+            # This process's share, in as many steps as every other's.
+            yield from ((batch, None) for batch
+                        in self._exact_steps(self.rng.permutation(self.pool), n_steps))
+            return
         order = self.rng.permutation(self.n_train)
         for start in range(0, self.n_train, self.batch_size):
             yield order[start:start + self.batch_size], None

@@ -25,6 +25,12 @@ its reason, also listed on the departures page:
   more when the product is whole).
 - Scores are stored by position in the training set; a pickle keeps them
   (floats, not training rows), so a continued fit prunes with them.
+
+With several processes (``_processes.py``) each process scores and prunes
+the examples of its own share, against the mean score of all processes'
+examples (one all-reduce per epoch), and all processes take the largest
+process's number of steps (a process with fewer kept examples repeats a few
+of them at random in its last batch).
 """
 
 import math
@@ -81,8 +87,9 @@ class InfoBatchPruning(SelectionStrategy):
 
     def steps_for(self, n_train):
         if n_train == self.n_train:
-            return math.ceil(len(self._epoch_plan()[1]) / self.batch_size)
-        return math.ceil(n_train / self.batch_size)  # before any pruning
+            return self._epoch_plan()[5]
+        # Before any pruning.
+        return math.ceil(n_train / (self.batch_size * self.processes.world_size))
 
     # ------------------------------------------------------ the schedule
     def _prunes_now(self):
@@ -94,18 +101,26 @@ class InfoBatchPruning(SelectionStrategy):
                 < self.config["prune_until"] * self.call_epochs)
 
     def _epoch_plan(self):
-        """The epoch's kept positions (shuffled) and their loss weights;
-        decided once, at the epoch's first use."""
+        """The epoch's kept positions (shuffled), their loss weights and its
+        number of steps; decided once, at the epoch's first use."""
         if self.plan is not None and self.plan[0] == self.epoch:
             return self.plan
         self._write_observed_scores()
         pool = self.pool
         scores = self.scores[pool]
         seen = ~np.isnan(scores)
-        mean_score = float(scores[seen].mean()) if seen.any() else math.nan
+        if self.processes.distributed:
+            # The threshold is the mean score of every process's examples.
+            total, count = self.processes.sum(
+                [scores[seen].sum(dtype=np.float64), seen.sum()])
+            seen_anywhere = count > 0
+            mean_score = float(total / count) if seen_anywhere else math.nan
+        else:
+            seen_anywhere = seen.any()
+            mean_score = float(scores[seen].mean()) if seen_anywhere else math.nan
         weights = np.ones(pool.size, dtype=np.float32)
         kept = np.arange(pool.size)
-        if self._prunes_now() and seen.any():
+        if self._prunes_now() and seen_anywhere:
             ratio = float(self.config["prune_ratio"])
             well_learned = np.flatnonzero(seen & (scores < mean_score))
             # As the authors: keep int((1 - r) * count) of them, at random.
@@ -117,12 +132,18 @@ class InfoBatchPruning(SelectionStrategy):
             dropped[stay] = False
             kept = np.flatnonzero(~dropped)
         order = kept[self.rng.permutation(kept.size)]
+        n_steps = math.ceil(order.size / self.batch_size)
+        if self.processes.distributed:
+            # Every process takes as many steps as the one that kept most.
+            n_steps = int(self.processes.max([n_steps])[0])
+            batches = self._exact_steps(order, n_steps)
+            order = np.concatenate(batches) if batches else order
         self.plan = (self.epoch, pool[order], weights[order],
-                     int(pool.size - kept.size), mean_score)
+                     int(pool.size - kept.size), mean_score, n_steps)
         return self.plan
 
     def plan_epoch(self, model, data, n_steps):
-        _, positions, weights, _, _ = self._epoch_plan()
+        _, positions, weights, _, _, _ = self._epoch_plan()
         weighted = bool((weights != 1.0).any())
         for start in range(0, positions.size, self.batch_size):
             batch = positions[start:start + self.batch_size]
@@ -165,6 +186,6 @@ class InfoBatchPruning(SelectionStrategy):
     def extra_history(self):
         if self.plan is None:
             return {"n_kept": 0, "n_pruned": 0, "mean_score": math.nan}
-        _, positions, _, n_pruned, mean_score = self.plan
+        _, positions, _, n_pruned, mean_score, _ = self.plan
         return {"n_kept": int(positions.size), "n_pruned": n_pruned,
                 "mean_score": mean_score}

@@ -10,6 +10,8 @@ test) can drive any strategy by providing these few members.
 
 import contextlib
 
+from .._processes import local_module
+
 
 class SelectionModel:
     """The narrow view of a skorch net that selection strategies use.
@@ -28,13 +30,14 @@ class SelectionModel:
 
     @property
     def module(self):
-        """The torch module (for its parameters and output layer)."""
-        return self._net.module_
+        """The torch module (for its parameters and output layer): the
+        user's, also when a data-parallel wrapper holds it."""
+        return local_module(self._net.module_)
 
     @property
     def device(self):
         """The device that training runs on."""
-        return self._net.device
+        return self._net._training_device()
 
     @property
     def output_convention_checked(self):
