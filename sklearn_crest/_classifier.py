@@ -184,7 +184,10 @@ default="per_step"
         against +0.89 points with 600) at about half the selection cost
         (``benchmarks/RESULTS.md``). Where a value you set gives fewer than
         ``2 * batch_size`` examples, the subsets grow to that (capped at the
-        pool) and a warning says so; ``"auto"`` grows silently.
+        pool) and a warning says so; ``"auto"`` grows silently. In a
+        data-parallel fit (:class:`AcceleratedCrestClassifier`) each process
+        draws its subsets from its own share of the training set: fractions
+        are of the share, and ``batch_size`` is the per-process batch.
     num_minibatch_coreset : int, default=5
         Number of random subsets, hence of mini-batch coresets, at the first
         selection; later selections adapt it (``batch_num_mul``).
@@ -998,21 +1001,36 @@ default="per_step"
 
         The CREST schedule's own passes (features, checks, quadratic model) use
         this: they need no padding and should not pay for it. In a
-        data-parallel fit they run on the process's own replica, outside the
-        ``DistributedDataParallel`` wrapper: each process selects on its own
-        schedule, and the wrapper's forward may synchronise the processes.
+        data-parallel fit they run on the process's own replica
+        (``_local_components``).
         """
         fit_params = getattr(self, "_forward_params", {})
-        module = self.module_
-        local = local_module(module)
-        if local is module:
+        with self._local_components() as wrapped:
+            if wrapped:
+                x = to_tensor(x, device=self._training_device())
             return NeuralNet.infer(self, x, **fit_params)
-        x = to_tensor(x, device=self._training_device())
-        self.module_ = local
+
+    @contextlib.contextmanager
+    def _local_components(self):
+        """For the duration, the module and criteria without their
+        data-parallel wrappers (``DistributedDataParallel``); yields whether
+        any was wrapped. The selection's passes run in this, on the
+        process's own replica: each process selects on its own schedule,
+        and a wrapper's forward may synchronise the processes or expect the
+        backward of a training step."""
+        wrapped = {}
+        for name in list(self._modules) + list(self._criteria):
+            component = getattr(self, name + "_", None)
+            local = (local_module(component) if isinstance(component, torch.nn.Module)
+                     else component)
+            if local is not component:
+                wrapped[name] = component
+                setattr(self, name + "_", local)
         try:
-            return NeuralNet.infer(self, x, **fit_params)
+            yield bool(wrapped)
         finally:
-            self.module_ = module
+            for name, component in wrapped.items():
+                setattr(self, name + "_", component)
 
     def infer(self, x, **fit_params):
         """Forward pass; in eval mode with ``predict_padding``, a short batch

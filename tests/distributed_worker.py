@@ -16,7 +16,6 @@ import pickle
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from skorch.callbacks import Callback

@@ -421,13 +421,16 @@ class SelectionStrategy:
 
     # ------------------------------------------------------ random subsets
     def _random_subset_total(self):
-        """Examples wanted in one random subset, before class quotas."""
+        """Examples wanted in one random subset, before class quotas. A
+        fraction is of this process's share (the training set in a single
+        process), so that several processes together evaluate what one
+        would, each a part."""
         size = self.config["random_subset_size"]
         if size == "auto":
             return self._auto_subset_total()
         if isinstance(size, numbers.Integral):
             return int(size)
-        return size * self.n_train
+        return size * self.n_owned
 
     def _auto_subset_total(self):
         """``random_subset_size="auto"``: the smallest subset that gives

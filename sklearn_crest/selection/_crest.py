@@ -111,10 +111,10 @@ class CrestRegions(SelectionStrategy):
 
     def _auto_subset_total(self):
         # A region's pool is the union of its subsets, and its coresets are
-        # resampled from it: there the authors' 1% stands, at least two
-        # batches.
+        # resampled from it: there the authors' 1% stands (of the process's
+        # share), at least two batches.
         return max(super()._auto_subset_total(),
-                   AUTHORS_SUBSET_FRACTION * self.n_train)
+                   AUTHORS_SUBSET_FRACTION * self.n_owned)
 
     # ----------------------------------------------------------- the epoch
     def plan_epoch(self, model, data, n_steps):
@@ -157,7 +157,10 @@ class CrestRegions(SelectionStrategy):
         # that every check sees exactly these tensors (no re-reading, and no
         # fresh augmentation from a Dataset's transforms).
         union = self.region["positions"]
-        check_size = min(self.config["check_sample_size"], len(union))
+        # Split over the processes (whose checks average their samples'
+        # losses), like the subsets.
+        check_size = min(math.ceil(self.config["check_sample_size"]
+                                   / self.processes.world_size), len(union))
         # In random order: the curvature probe takes the first chunk, which
         # must not be the lowest positions (one class, in class-sorted data).
         self.check_sample = self.rng.choice(union, size=check_size, replace=False)

@@ -50,8 +50,10 @@ class SelectionModel:
         return self._net.forward_unpadded(X)
 
     def per_example_loss(self, output, y):
-        """One loss per example, as the training steps compute it."""
-        return self._net.per_example_loss(output, y)
+        """One loss per example, as the training steps compute it (with the
+        criterion outside any data-parallel wrapper)."""
+        with self._net._local_components():
+            return self._net.per_example_loss(output, y)
 
     def probabilities(self, output):
         """Class probabilities from the module's output (skorch's predict
