@@ -144,18 +144,21 @@ def main(argv=None):
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/output/data-parallel")
     parser.add_argument("--report-only", action="store_true",
-                        help="rewrite report.md from the runs in OUT/results.json")
+                        help="print the report of the runs in OUT/results.json "
+                             "(and in the --also folders) instead of running")
+    parser.add_argument("--also", nargs="*", default=[],
+                        help="with --report-only: more result folders to pool")
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args)
     out = Path(args.out)
     if args.report_only:
-        saved = json.loads((out / "results.json").read_text())
-        summary, table = summarize(saved["runs"], saved["config"]["processes"])
-        saved["summary"] = summary
-        (out / "results.json").write_text(json.dumps(saved, indent=1))
-        (out / "report.md").write_text(f"`{saved.get('command', '')}`\n\n{table}\n")
-        print(table)
+        runs, world = [], None
+        for folder in [out, *map(Path, args.also)]:
+            saved = json.loads((folder / "results.json").read_text())
+            runs += saved["runs"]
+            world = saved["config"]["processes"]
+        print(summarize(runs, world)[1])
         return None
     out.mkdir(parents=True, exist_ok=True)
     runs = []

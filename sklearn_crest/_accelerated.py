@@ -79,6 +79,21 @@ class AcceleratedCrestClassifier(AccelerateMixin, CrestClassifier):
 
     _shards_evaluation = False
 
+    def get_iterator(self, dataset, training=False):
+        if training:
+            return super().get_iterator(dataset, training=True)
+        # Evaluation reads the whole input here, not a share of it:
+        # CrestClassifier's iterator, which the accelerator does not shard.
+        return CrestClassifier.get_iterator(self, dataset, training=False)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # unwrap_after_train took the module out of its data-parallel
+        # wrapper after the previous call; a call that continues training
+        # (partial_fit, warm start) wraps it again, or the processes would
+        # train without averaging their gradients.
+        self._initialize_accelerator()
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
+
     def evaluation_step(self, batch, training=False):
         # The whole input was evaluated here: nothing to gather.
         return CrestClassifier.evaluation_step(self, batch, training=training)

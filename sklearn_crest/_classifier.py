@@ -23,6 +23,7 @@ from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import ProgressBar
 from skorch.dataset import ValidSplit, get_len
 from skorch.exceptions import NotInitializedError
+from skorch.history import DistributedHistory
 from skorch.utils import is_dataset, to_tensor
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
@@ -1005,16 +1006,23 @@ default="per_step"
         (``_local_components``).
         """
         fit_params = getattr(self, "_forward_params", {})
-        with self._local_components() as wrapped:
-            if wrapped:
-                x = to_tensor(x, device=self._training_device())
-            return NeuralNet.infer(self, x, **fit_params)
+        with self._local_components():
+            return NeuralNet.infer(self, self._to_accelerator_device(x), **fit_params)
+
+    def _to_accelerator_device(self, x):
+        """``x`` on the accelerator's device under skorch's AccelerateMixin
+        (``device=None``), where no prepared loader moved it: the
+        selection's inputs and whole-input evaluation batches."""
+        if self.device is not None:
+            return x
+        device = self._training_device()
+        return x if device is None else to_tensor(x, device=device)
 
     @contextlib.contextmanager
     def _local_components(self):
         """For the duration, the module and criteria without their
-        data-parallel wrappers (``DistributedDataParallel``); yields whether
-        any was wrapped. The selection's passes run in this, on the
+        data-parallel wrappers (``DistributedDataParallel``). The selection's
+        passes run in this, on the
         process's own replica: each process selects on its own schedule,
         and a wrapper's forward may synchronise the processes or expect the
         backward of a training step."""
@@ -1027,7 +1035,7 @@ default="per_step"
                 wrapped[name] = component
                 setattr(self, name + "_", local)
         try:
-            yield bool(wrapped)
+            yield
         finally:
             for name, component in wrapped.items():
                 setattr(self, name + "_", component)
@@ -1042,8 +1050,11 @@ default="per_step"
         outputs with one row per input row are cut back; any other output
         (a tuple element of another length) comes from an unpadded pass.
         """
-        if self.module_.training or not self.predict_padding:
+        if self.module_.training:
             # Training steps return here first: no parameter lookup per step.
+            return super().infer(x, **fit_params)
+        x = self._to_accelerator_device(x)
+        if not self.predict_padding:
             return super().infer(x, **fit_params)
         n_rows = len(x) if isinstance(x, torch.Tensor) and x.ndim > 0 else 0
         size = self._eval_batch_size()
@@ -1160,8 +1171,32 @@ default="per_step"
         """Record the schedule's per-epoch figures in ``history``."""
         super().on_epoch_end(net, dataset_train=dataset_train,
                              dataset_valid=dataset_valid, **kwargs)
+        processes = self.schedule_.processes
+        if processes.distributed and not isinstance(self.history, DistributedHistory):
+            self._agree_on_training_losses(processes)
         for key, value in self.schedule_.history_record().items():
             self.history.record(key, value)
+
+    def _agree_on_training_losses(self, processes):
+        """In a data-parallel fit, the epoch's batch ``train_loss`` and
+        ``train_batch_size`` entries become those of the steps' global
+        batches (the size-weighted mean of the processes' batch losses, and
+        their total size), the same in every process, before the callbacks
+        read them: otherwise each process would record the loss of its own
+        examples, and a callback that acts on ``train_loss`` (EarlyStopping,
+        ReduceLROnPlateau, Checkpoint) could decide differently in each. One
+        all-reduce per epoch; every process has the same number of steps."""
+        batches = [entry for entry in self.history[-1].get("batches", [])
+                   if "train_loss" in entry]
+        sizes = np.array([entry.get("train_batch_size", 1) for entry in batches],
+                         dtype=np.float64)
+        losses = np.array([entry["train_loss"] for entry in batches], dtype=np.float64)
+        totals = processes.sum(np.concatenate([losses * sizes, sizes]))
+        weighted, sizes = totals[:len(batches)], totals[len(batches):]
+        for entry, loss, size in zip(batches, weighted / sizes, sizes):
+            entry["train_loss"] = float(loss)
+            if "train_batch_size" in entry:
+                entry["train_batch_size"] = int(size)
 
     # ----------------------------------------------------------- prediction
     def _prediction_input(self, X):

@@ -137,17 +137,27 @@ class IndexedData:
         return self._fingerprint
 
     def _compute_fingerprint(self):
+        digest = self._content_digest()
+        if self.X is None:
+            # Items of a user Dataset may be augmented at random; its identity
+            # and labels stand for it.
+            digest.update(str(id(_unwrap(self.dataset)[0])).encode())
+        return len(self), digest.hexdigest()
+
+    def _content_digest(self):
         digest = hashlib.sha1(self.labels.tobytes())
         if self.X is not None:
             # A few rows spread over the set, not all of it: O(1) per fit.
             probe = np.unique(np.linspace(0, len(self) - 1, min(len(self), 64))
                               .astype(np.int64)) if len(self) else []
             digest.update(self.batch(probe)[0].cpu().numpy().tobytes())
-        else:
-            # Items of a user Dataset may be augmented at random; its identity
-            # and labels stand for it.
-            digest.update(str(id(_unwrap(self.dataset)[0])).encode())
-        return len(self), digest.hexdigest()
+        return digest
+
+    def content_identity(self):
+        """``(n, digest)`` of what the data hold (labels, and sampled rows of
+        in-memory data), the same in every process that holds the same data
+        (a Dataset's object identity, which the fingerprint adds, is not)."""
+        return len(self), self._content_digest().hexdigest()
 
     def batch(self, positions):
         """``(X, y)`` of the examples at ``positions`` (int array, or an int64

@@ -29,6 +29,23 @@ CASES = {
     "infobatch": dict(selection="infobatch"),
 }
 
+# Fits on a torch Dataset (read through the user's DataLoader in planned
+# epochs, item by item otherwise), not arrays.
+DATASET_CASES = {"random_dataset": CASES["random"], "crest_dataset": CASES["crest"]}
+
+
+class RowsDataset(torch.utils.data.Dataset):
+    """A plain map-style Dataset over arrays: ``(x, y)`` items."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return torch.from_numpy(self.X[i]), int(self.y[i])
+
 
 class IndexedMLP(nn.Module):
     """An MLP whose input's last column is the row's position in the

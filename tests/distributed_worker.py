@@ -23,7 +23,8 @@ from skorch.callbacks import Callback
 from sklearn_crest import AcceleratedCrestClassifier
 
 sys.path.insert(0, str(Path(__file__).parent))
-from distributed_cases import CASES, COMMON, IndexedMLP, digits_split  # noqa: E402
+from distributed_cases import (  # noqa: E402
+    CASES, COMMON, DATASET_CASES, IndexedMLP, RowsDataset, digits_split)
 
 
 class Recorder(Callback):
@@ -43,24 +44,37 @@ class Recorder(Callback):
         self.digests.append(hashlib.sha1(flat.numpy().tobytes()).hexdigest())
 
 
-def run_case(accelerator, params, X_train, y_train, X_test, y_test):
+def run_case(accelerator, params, X_train, y_train, X_test, y_test, dataset=False,
+             continued=False):
     recorder = Recorder()
+    if dataset:
+        params = {**params, "module__n_features": X_train.shape[1]}
     net = AcceleratedCrestClassifier(IndexedMLP, accelerator=accelerator,
-                            callbacks=[("recorder", recorder)], **COMMON, **params)
-    net.fit(X_train, y_train)
+                                     callbacks=[("recorder", recorder)], **COMMON,
+                                     **params)
+    if dataset:
+        net.fit(RowsDataset(X_train, y_train), None)
+    else:
+        net.fit(X_train, y_train)
+    if continued:
+        # Continued training must average gradients again (the module was
+        # unwrapped after the fit).
+        net.partial_fit(X_train, y_train)
     accuracy = float(net.score(X_test, y_test))
     blob = pickle.dumps(net.schedule_)
     record = {
         "steps": recorder.steps,
         "digests": recorder.digests,
         "history": {key: net.history[:, key]
-                    for key in ("n_selections", "n_checks", "n_steps")},
+                    for key in ("n_selections", "n_checks", "n_steps", "train_loss")},
         "checks": [list(map(float, entry[:2]))
                    for entry in getattr(net.schedule_, "check_log", [])],
         "accuracy": accuracy,
         # A pickle keeps positions, never rows: no test row's bytes in it.
         "pickle_has_rows": bytes(X_train[:4].tobytes()) in blob,
         "pool_size": int(net.schedule_.pool.size),
+        # Predictions of a Dataset: every row, in every process.
+        "dataset_predictions": len(net.predict(RowsDataset(X_test, y_test))),
     }
     restored = pickle.loads(pickle.dumps(net))
     record["restored_accuracy"] = float(restored.score(X_test, y_test))
@@ -75,6 +89,11 @@ def main(out):
     # Run to run: the same seed and number of processes give the same fit.
     results["per_step_again"] = run_case(accelerator, CASES["per_step"], X_train,
                                          y_train, X_test, y_test)
+    for name, params in DATASET_CASES.items():
+        results[name] = run_case(accelerator, params, X_train, y_train, X_test, y_test,
+                                 dataset=True)
+    results["crest_continued"] = run_case(accelerator, CASES["crest"], X_train, y_train,
+                                          X_test, y_test, continued=True)
     path = Path(out) / f"rank{accelerator.process_index}.json"
     path.write_text(json.dumps(results))
     accelerator.wait_for_everyone()

@@ -23,9 +23,12 @@ from sklearn_crest.selection import STRATEGIES
 
 sys.path.insert(0, str(Path(__file__).parent))
 from distributed_cases import (  # noqa: E402
-    BATCH_SIZE, CASES, COMMON, IndexedMLP, digits_split)
+    BATCH_SIZE, CASES, COMMON, DATASET_CASES, IndexedMLP, digits_split)
 
 WORKER = Path(__file__).parent / "distributed_worker.py"
+# Every fit the worker runs: the modes on arrays, two on a Dataset, and a
+# fit continued by partial_fit.
+ALL_CASES = [*CASES, *DATASET_CASES, "crest_continued"]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +43,7 @@ def ranks(tmp_path_factory):
     return [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", ALL_CASES)
 def test_processes_train_disjoint_examples_at_every_step(ranks, case):
     first, second = ranks[0][case]["steps"], ranks[1][case]["steps"]
     assert len(first) == len(second) > 0
@@ -69,15 +72,19 @@ def test_an_epoch_keeps_the_step_budget(ranks):
     assert all(len(s) == BATCH_SIZE for s in ranks[0]["random"]["steps"])
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", ALL_CASES)
 def test_parameters_are_identical_after_every_epoch(ranks, case):
     digests = [rank[case]["digests"] for rank in ranks]
-    assert len(digests[0]) == COMMON["max_epochs"]
+    calls = 2 if case == "crest_continued" else 1
+    assert len(digests[0]) == calls * COMMON["max_epochs"]
+    assert len(set(digests[0])) == len(digests[0])  # they did train
     assert digests[0] == digests[1]
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", ALL_CASES)
 def test_decisions_agree(ranks, case):
+    """The same steps, selections and checks, and the same training loss
+    (of the steps' global batches) in the history of both processes."""
     first, second = ranks[0][case], ranks[1][case]
     assert first["history"] == second["history"]
     assert first["checks"] == second["checks"]
@@ -120,11 +127,14 @@ def test_accuracy_matches_a_single_process_fit(ranks, case):
     assert ranks[0][case]["accuracy"] == ranks[1][case]["accuracy"]
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", ALL_CASES)
 def test_fitted_model_pickles_without_rows_and_predicts(ranks, case):
     record = ranks[0][case]
     assert not record["pickle_has_rows"]
     assert record["restored_accuracy"] == record["accuracy"]
+    # Every process predicts every row, also of a Dataset.
+    assert record["dataset_predictions"] == 500
+    assert ranks[1][case]["dataset_predictions"] == 500
 
 
 # ---------------------------------------------------------------- in process
@@ -224,3 +234,26 @@ def test_one_process_through_accelerate_fits_like_crest_classifier():
                             accelerated.module_.parameters()):
         assert torch.equal(mine, theirs)
     assert np.array_equal(plain.predict_proba(X_test), accelerated.predict_proba(X_test))
+
+
+def test_fewer_examples_than_processes_are_refused():
+    with pytest.raises(ValueError, match="cannot be shared by 3 processes"):
+        _bound_strategy(_SameEverywhere(0, 3), np.array([0, 1]))
+
+
+def test_infobatch_total_before_the_epoch_needs_no_other_process():
+    """A progress bar (main process only) asks for the epoch's total before
+    the epoch: with several processes InfoBatch answers without its plan,
+    whose collectives every process must call at the same point."""
+    class Counting(_SameEverywhere):
+        calls = 0
+
+        def _reduce(self, values, op):
+            Counting.calls += 1
+            return super()._reduce(values, op)
+
+    labels = np.repeat(np.arange(2), 100)
+    strategy = _bound_strategy(Counting(0, 2), labels, "infobatch")
+    before = Counting.calls
+    assert strategy.steps_for(len(labels)) == 13  # ceil(200 / 16), unpruned
+    assert Counting.calls == before

@@ -211,9 +211,10 @@ class SelectionStrategy:
                 or owner != getattr(self, "pool_owner", (0, 1))):
             self.data_fingerprint = fingerprint
             self.n_train = len(data)
-            self.pool = self._owned_positions(data.labels, fingerprint)
+            self.pool = self._owned_positions(data)
             self.pool_owner = owner
             self.n_owned = int(self.pool.size)
+            self._pool_changed()  # state derived from another share goes
             self.loss_watch = None
             self.reset_region()
             self._class_members = None
@@ -229,7 +230,7 @@ class SelectionStrategy:
                                       -1.0, dtype=np.float32)
             self.loss_watch_epoch = np.full(self.config["watch_interval"], -1)
 
-    def _owned_positions(self, labels, fingerprint):
+    def _owned_positions(self, data):
         """The training positions this process selects from and trains on:
         all of them in a single process; with several, a disjoint share,
         class-stratified (each class dealt out in turn, in an order all
@@ -237,10 +238,11 @@ class SelectionStrategy:
         random stream (seeded by the shared draw and its rank, so a fixed
         number of processes repeats its runs)."""
         processes = self.processes
+        labels = data.labels
         n = len(labels)
         if not processes.distributed:
             return np.arange(n, dtype=np.int64)
-        size, digest = fingerprint
+        size, digest = data.content_identity()
         identity = [size, int(digest[:12], 16)]  # exact in float64
         if np.any(processes.max(identity) != processes.min(identity)):
             raise ValueError(
@@ -248,6 +250,12 @@ class SelectionStrategy:
                 "training data. Every process must call fit with the whole "
                 "training set (the same rows and labels): the processes split it "
                 "between themselves.")
+        if n < processes.world_size:
+            # The same data everywhere now: every process refuses alike.
+            raise ValueError(
+                f"{n} training examples cannot be shared by "
+                f"{processes.world_size} processes: each needs at least one. "
+                "Train in fewer processes.")
         seed = int(processes.from_first([self.rng.randint(2**31 - 1)])[0])
         order = np.random.RandomState(seed).permutation(n)
         order = order[np.argsort(labels[order], kind="stable")]

@@ -28,9 +28,9 @@ its reason, also listed on the departures page:
 
 With several processes (``_processes.py``) each process scores and prunes
 the examples of its own share, against the mean score of all processes'
-examples (one all-reduce per epoch), and all processes take the largest
-process's number of steps (a process with fewer kept examples repeats a few
-of them at random in its last batch).
+examples (an all-reduce per epoch), and all processes take the largest
+process's number of steps (a process with fewer kept examples repeats some
+of them, at random, in its last batches).
 """
 
 import math
@@ -86,9 +86,13 @@ class InfoBatchPruning(SelectionStrategy):
         self.call_epochs = int(n_epochs)
 
     def steps_for(self, n_train):
-        if n_train == self.n_train:
+        planned = self.plan is not None and self.plan[0] == self.epoch
+        # With several processes the plan is agreed through collectives,
+        # which every process must call at the same point: at the start of
+        # the epoch, not wherever a total is asked for first (a progress bar
+        # in the main process only). Until then the total is the unpruned one.
+        if n_train == self.n_train and (planned or not self.processes.distributed):
             return self._epoch_plan()[5]
-        # Before any pruning.
         return math.ceil(n_train / (self.batch_size * self.processes.world_size))
 
     # ------------------------------------------------------ the schedule
