@@ -1022,10 +1022,9 @@ default="per_step"
     def _local_components(self):
         """For the duration, the module and criteria without their
         data-parallel wrappers (``DistributedDataParallel``). The selection's
-        passes run in this, on the
-        process's own replica: each process selects on its own schedule,
-        and a wrapper's forward may synchronise the processes or expect the
-        backward of a training step."""
+        passes run in this, on the process's own replica: each process
+        selects on its own schedule, and a wrapper's forward may synchronise
+        the processes or expect the backward of a training step."""
         wrapped = {}
         for name in list(self._modules) + list(self._criteria):
             component = getattr(self, name + "_", None)

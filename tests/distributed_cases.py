@@ -34,6 +34,23 @@ CASES = {
 DATASET_CASES = {"random_dataset": CASES["random"], "crest_dataset": CASES["crest"]}
 
 
+# Fits through skorch's own recipe, class Net(AccelerateMixin, CrestClassifier).
+RECIPE_CASES = {"recipe_per_step": CASES["per_step"], "recipe_crest": CASES["crest"]}
+
+
+class ScaledCrossEntropy(nn.CrossEntropyLoss):
+    """Cross-entropy of logits times a learned scale: a criterion with a
+    trainable parameter, which Accelerate can wrap in DistributedDataParallel
+    on CPU processes (it refuses a parameterless one there)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, input, target):
+        return super().forward(input * self.scale, target)
+
+
 class RowsDataset(torch.utils.data.Dataset):
     """A plain map-style Dataset over arrays: ``(x, y)`` items."""
 
