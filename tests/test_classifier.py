@@ -1,6 +1,5 @@
 """CrestClassifier: step budget, selection schedule, weights, sklearn and skorch glue."""
 
-import copy
 import math
 import pickle
 import warnings

@@ -259,3 +259,25 @@ def test_infobatch_total_before_the_epoch_needs_no_other_process():
     before = Counting.calls
     assert strategy.steps_for(len(labels)) == 13  # ceil(200 / 16), unpruned
     assert Counting.calls == before
+
+
+def test_progress_bar_shows_on_the_main_process_only(capsys):
+    from skorch.callbacks import ProgressBar
+
+    class OtherProcess:
+        num_processes = 1
+        is_main_process = False
+        device = None
+
+    X_train, _, y_train, _ = digits_split()
+    params = {**COMMON, "max_epochs": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        net = CrestClassifier(IndexedMLP, callbacks=[ProgressBar()], **params)
+        net.accelerator = OtherProcess()
+        net.fit(X_train, y_train)
+        assert capsys.readouterr().err == ""
+        del net.accelerator
+        net.fit(X_train, y_train)
+        shown = capsys.readouterr().err
+        assert "it/s" in shown or "s/it" in shown
