@@ -598,9 +598,9 @@ class SelectionStrategy:
 # Attributes every strategy has, which a switch of ``selection`` carries over.
 _SHARED_STATE = frozenset((
     "config", "batch_size", "rng", "torch_generator", "n_train", "data_fingerprint",
-    "pool", "pool_owner", "n_owned", "_class_members", "_class_streams", "_quota_cache", "epoch",
-    "global_step", "loss_watch", "loss_watch_epoch", "labels", "n_classes",
-    "subset_size_warned", "epoch_stats"))
+    "pool", "pool_owner", "n_owned", "_class_members", "_class_streams",
+    "_quota_cache", "epoch", "global_step", "loss_watch", "loss_watch_epoch",
+    "labels", "n_classes", "subset_size_warned", "epoch_stats"))
 
 
 def group_by_class(positions, labels, n_classes):
