@@ -63,10 +63,6 @@ class TrainingProcesses:
         """The element-wise maximum of ``values`` over all processes."""
         return self._reduce(values, "MAX")
 
-    def min(self, values):
-        """The element-wise minimum of ``values`` over all processes."""
-        return -self.max(-np.asarray(values, dtype=np.float64))
-
     def from_first(self, values):
         """Rank 0's ``values``, on every process."""
         values = np.asarray(values, dtype=np.float64)

@@ -243,8 +243,10 @@ class SelectionStrategy:
         if not processes.distributed:
             return np.arange(n, dtype=np.int64)
         size, digest = data.content_identity()
-        identity = [size, int(digest[:12], 16)]  # exact in float64
-        if np.any(processes.max(identity) != processes.min(identity)):
+        identity = np.array([size, int(digest[:12], 16)], dtype=np.float64)  # exact
+        # One all-reduce for the largest and (negated) the smallest values.
+        highest, lowest = np.split(processes.max(np.concatenate([identity, -identity])), 2)
+        if np.any(highest != -lowest):
             raise ValueError(
                 "The processes of this data-parallel fit passed different "
                 "training data. Every process must call fit with the whole "
