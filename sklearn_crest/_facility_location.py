@@ -157,6 +157,33 @@ def _as_float_tensor(features):
     return torch.from_numpy(array)
 
 
+def _kernel_dtype(tensor, n_entries):
+    """The dtype a kernel of ``n_entries`` is computed in before it is
+    rounded to float32.
+
+    A float32 kernel differs in its last bits from one processor to another
+    (AVX512, AVX2 and scalar kernels sum in other orders and round ``exp``
+    differently; the Gram trick's cancellation makes it 1e-7 to 1e-4 off for
+    close points), and facility location's late greedy choices are between
+    gains that differ by less than that: the same proxies gave other coresets
+    on another CPU. Computed in float64 and rounded once to float32, the kernel
+    is the same float32 array on every processor but for a chance of about
+    1e-9 per entry. That costs 2x on the kernel: about 0.14 ms per per-step
+    selection (10 classes of 60), nothing beside its forward pass, but 1.3x on
+    CRAIG's per-epoch call over whole classes (60,000 points), so kernels of
+    more than ``_EXACT_MAX_ENTRIES`` stay float32
+    (``benchmarks/bench_kernel_precision.py``). MPS has no float64.
+    """
+    if tensor.device.type == "mps" or n_entries > _EXACT_MAX_ENTRIES:
+        return torch.float32
+    return torch.float64
+
+
+# Kernels up to this many entries (a 2,048-point ground set) are computed in
+# float64; CREST's, per-step and CRAIG's on small data are far below it.
+_EXACT_MAX_ENTRIES = 2**22
+
+
 def pairwise_similarity(A, B, metric="euclidean", n_features=None):
     """Similarity between the rows of two float32 tensors.
 
@@ -174,19 +201,25 @@ def pairwise_similarity(A, B, metric="euclidean", n_features=None):
     Returns
     -------
     torch.Tensor of shape (n_a, n_b), float32
+        Small kernels are computed in float64 and rounded once (see
+        :func:`_kernel_dtype`).
     """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
+    dtype = _kernel_dtype(A, A.shape[0] * B.shape[0])
+    A, B = A.to(dtype), B.to(dtype)
     if metric == "euclidean":
         scale = float(n_features or A.shape[1] or 1)
-        # The Gram trick runs as one matrix product; the in-place chain keeps a
-        # single (n_a, n_b) buffer, which is what bounds the memory.
+        # The Gram trick runs as one matrix product; the in-place chain keeps
+        # a single (n_a, n_b) buffer, which is what bounds the memory.
         out = torch.addmm((B * B).sum(1)[None, :], A, B.T, beta=1.0, alpha=-2.0)
         out.add_((A * A).sum(1)[:, None]).clamp_(min=0.0).sqrt_()
-        return out.mul_(-1.0 / scale).exp_()
-    if metric == "cosine":
+        out.mul_(-1.0 / scale).exp_()
+    else:
         A_unit = A / A.norm(dim=1, keepdim=True).clamp_min(1e-12)
         B_unit = B / B.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        return (A_unit @ B_unit.T).add_(1.0).mul_(0.5).clamp_(0.0, 1.0)
-    raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
+        out = (A_unit @ B_unit.T).add_(1.0).mul_(0.5).clamp_(0.0, 1.0)
+    return out.float()
 
 
 def _self_similarity(features, metric, n_features=None):
@@ -434,18 +467,22 @@ def padded_similarity(points, n_features, metric):
     """Similarity kernels of padded ground sets, a (G, m, m) tensor on the
     points' device: ``points`` is (G, m, d), the rows of each ground set
     padded to ``m``; the diagonal is 1 (padded entries are not masked)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
+    # Float64 when small, rounded once: see _kernel_dtype.
+    n_groups, m = points.shape[0], points.shape[1]
+    points = points.to(_kernel_dtype(points, n_groups * m * m))
     if metric == "euclidean":
         squared = (points * points).sum(2)
         sim = torch.baddbmm(squared[:, None, :], points, points.transpose(1, 2),
                             beta=1.0, alpha=-2.0)
         sim.add_(squared[:, :, None]).clamp_(min=0.0).sqrt_()
         sim.mul_(-1.0 / max(n_features, 1)).exp_()
-    elif metric == "cosine":
+    else:
         unit = points / points.norm(dim=2, keepdim=True).clamp_min(1e-12)
         sim = torch.bmm(unit, unit.transpose(1, 2)).add_(1.0).mul_(0.5)
         sim.clamp_(0.0, 1.0)
-    else:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
+    sim = sim.float()
     sim.diagonal(dim1=1, dim2=2).fill_(1.0)
     return sim
 

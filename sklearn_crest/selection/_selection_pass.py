@@ -175,8 +175,12 @@ def selection_outputs(model, batches, precision):
             # tolerance: that batch runs in float32.
             exact = not model.output_convention_checked
             output = prediction(forward(X, exact=exact))
-            if isinstance(output, torch.Tensor) and output.is_floating_point():
+            if (isinstance(output, torch.Tensor) and output.is_floating_point()
+                    and output.dtype != torch.float64):
                 output = output.float()
+            # A float64 module's softmax runs in float64 and is rounded once,
+            # so its proxies are the same float32 values on every processor
+            # (a float32 exp differs by an ulp between kernels).
             losses.append(model.per_example_loss(output, y.to(output.device)).float())
             probabilities.append(model.probabilities(output).float())
     return torch.cat(probabilities), torch.cat(losses)
