@@ -40,6 +40,11 @@ def _flat(tensors):
     return torch.cat([t.reshape(-1) for t in tensors])
 
 
+def _gradients(loss, parameters):
+    grads = torch.autograd.grad(loss, parameters, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(parameters, grads)]
+
+
 class QuadraticLossModel:
     """Quadratic model of the loss around the parameters of the last selection.
 
@@ -84,41 +89,88 @@ class QuadraticLossModel:
         probes), so probing every chunk would cost a double backward each
         while moving that average very little.
         """
-        self.anchor = _flat([p.detach() for p in parameters]).clone()
-        gradient = torch.zeros_like(self.anchor)
+        gradient = torch.zeros_like(_flat([p.detach() for p in parameters]))
         loss_at_selection = 0.0
         for index, (closure, share) in enumerate(loss_closures):
-            loss = closure()
-            probe = index == 0 and not self.first_order
-            try:
-                grads = torch.autograd.grad(loss, parameters, create_graph=probe,
-                                            retain_graph=probe, allow_unused=True)
-                grads = [torch.zeros_like(p) if g is None else g
-                         for p, g in zip(parameters, grads)]
-                if probe:
-                    self._probe_curvature(parameters, grads, generator)
-            except RuntimeError as error:
-                if not probe:
-                    raise
-                # Some modules have no double backward (cuDNN RNNs, fused
-                # attention kernels, once_differentiable functions): keep a
-                # first-order model rather than fail the fit.
-                self._fall_back_to_first_order(error)
-                grads = torch.autograd.grad(closure(), parameters, allow_unused=True)
-                grads = [torch.zeros_like(p) if g is None else g
-                         for p, g in zip(parameters, grads)]
+            if index == 0 and not self.first_order:
+                loss, grads = self._probe_on(parameters, closure, generator)
+            else:
+                loss = closure()
+                grads = _gradients(loss, parameters)
             gradient.add_(_flat([g.detach() for g in grads]), alpha=share)
             loss_at_selection += share * float(loss.detach())
-        self.gradient = gradient
+        return self.anchor_at(parameters, loss_at_selection, gradient)
+
+    def probe(self, parameters, closure, generator):
+        """One Hutchinson probe of the loss ``closure()`` returns, folded into
+        the running curvature average; the anchor is left as it is.
+
+        A model anchored on what training computed (:meth:`anchor_at`) gets
+        its curvature this way, on some of its selections only.
+        """
+        if not self.first_order:
+            self._probe_on(parameters, closure, generator)
+        return self
+
+    def anchor_at(self, parameters, loss, gradient):
+        """Anchor the model at the current parameters with a known loss and
+        gradient (for CREST: the region's first training step's, which
+        skorch computed anyway), and the curvature of the probes so far.
+
+        Parameters
+        ----------
+        parameters : list of torch.Tensor
+            The trainable parameters, at the anchor.
+        loss : float
+            ``L0``.
+        gradient : torch.Tensor
+            ``g``, flat, in the order of ``parameters``.
+        """
+        self.anchor = _flat([p.detach() for p in parameters]).clone()
+        self.gradient = gradient.detach().to(self.anchor.dtype).clone()
+        self.loss_at_selection = float(loss)
+        self.refresh_curvature(self.anchor)
+        return self
+
+    def clear_anchor(self):
+        """Forget the anchor (the curvature average stays): until the next
+        :meth:`anchor_at` or :meth:`fit`, the model predicts nothing."""
+        self.anchor = None
+        self.gradient = None
+        self.loss_at_selection = float("nan")
+        return self
+
+    def refresh_curvature(self, like):
+        """``h`` from the running average of the probes so far (the floor
+        alone before the first probe); ``like`` gives its shape and device."""
         if self.second_moment is None or self.n_probes == 0:
             # First-order model: only the constant curvature floor.
-            self.curvature = torch.full_like(gradient, _EPS)
+            self.curvature = torch.full_like(like, _EPS)
         else:
             correction = 1.0 - _BETA2 ** self.n_probes
             self.curvature = (self.second_moment / correction).sqrt_().add_(_EPS)
-        self.loss_at_selection = loss_at_selection
         self.curvature_norm = float(self.curvature.norm())
         return self
+
+    def _probe_on(self, parameters, closure, generator):
+        """The loss of ``closure`` and its gradients, with one Hutchinson
+        probe folded in on the way (first order when the module has no
+        double backward)."""
+        loss = closure()
+        try:
+            grads = torch.autograd.grad(loss, parameters, create_graph=True,
+                                        retain_graph=True, allow_unused=True)
+            grads = [torch.zeros_like(p) if g is None else g
+                     for p, g in zip(parameters, grads)]
+            self._probe_curvature(parameters, grads, generator)
+        except RuntimeError as error:
+            # Some modules have no double backward (cuDNN RNNs, fused
+            # attention kernels, once_differentiable functions): keep a
+            # first-order model rather than fail the fit.
+            self._fall_back_to_first_order(error)
+            loss = closure()
+            grads = _gradients(loss, parameters)
+        return loss, grads
 
     def _fall_back_to_first_order(self, error):
         self.first_order = True
@@ -129,7 +181,7 @@ class QuadraticLossModel:
             "The quadratic model falls back to first order (loss and gradient, "
             "a 1e-4 curvature floor); checks then fire sooner. "
             "selection='per_step' needs no second backward.",
-            UserWarning, stacklevel=4)
+            UserWarning, stacklevel=5)
 
     def _probe_curvature(self, parameters, grads, generator):
         """One Hutchinson probe of diag(H), folded into the running RMS."""

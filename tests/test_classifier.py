@@ -165,10 +165,11 @@ def test_training_loss_checks_run_no_forward_pass(digits600):
         selections[check_loss] = net.history[:, "n_selections"]
         schedule = net.schedule_
     assert selections["training"] == selections["sample"] == [0, 1, 0, 0]
-    # One region: its two random subsets and the quadratic model's fit on
-    # the check sample are all the forward passes; checks add none.
-    assert forward["training"] == (len(schedule.region["positions"])
-                                   + len(schedule.check_sample))
+    # One region: its two random subsets and one batch for the curvature
+    # probe are all the forward passes; the quadratic model's loss and
+    # gradient come from the first training step, and checks add none.
+    assert schedule.check_sample is None
+    assert forward["training"] == len(schedule.region["positions"]) + 32
     assert forward["sample"] > 2 * forward["training"]
     # Every step but the region's first reported a loss change, and every
     # check (before each step) but the first read one: the last report waits
@@ -209,6 +210,75 @@ def test_a_training_loss_report_is_the_weighted_change_since_measured(digits600)
     model_now = schedule.quadratic_model.predict(SelectionModel(net).parameters())
     assert predicted == pytest.approx(model_now - (0.5 + 3 * 0.7) / 4)
     assert schedule.pending_observation is None  # read once
+
+
+class GradientWitness(CrestClassifier):
+    """Records, at each region's first step, what CREST anchors on and what
+    the step computed, independently of the strategy."""
+
+    def on_grad_computed(self, net, named_parameters, batch=None, training=False,
+                         **kwargs):
+        strategy = self.schedule_
+        anchoring = strategy.wants_gradient()
+        if anchoring:
+            X, y = batch
+            weights = self.coreset_weights(X)
+            with torch.no_grad():
+                losses = self.per_example_loss(self.infer(X), y)
+            self.witnessed_.append({
+                "loss": float((weights * losses).mean()),
+                "gradient": torch.cat([p.grad.detach().reshape(-1).clone()
+                                       for p in self.module_.parameters()]),
+                "anchor": torch.cat([p.detach().reshape(-1).clone()
+                                     for p in self.module_.parameters()])})
+        super().on_grad_computed(net, named_parameters, batch=batch,
+                                 training=training, **kwargs)
+        if anchoring:
+            model = strategy.quadratic_model
+            self.anchored_.append({"loss": model.loss_at_selection,
+                                   "gradient": model.gradient.clone(),
+                                   "anchor": model.anchor.clone()})
+
+
+def test_crest_anchors_its_loss_model_on_the_regions_first_training_step(digits600):
+    # check_loss="training": L0 and g are the first coreset's weighted loss and
+    # its gradient at the selection's parameters, as the training step computed
+    # them; no check sample is evaluated.
+    X, y = digits600
+    net = GradientWitness(MLP, selection="crest", train_frac=0.3, batch_size=32,
+                          lr=0.1, max_epochs=5, check_thresh_factor=0.0,
+                          train_split=None, verbose=0, random_state=0)
+    net.witnessed_, net.anchored_ = [], []
+    net.fit(X, y)
+    n_selections = int(sum(net.history[:, "n_selections"]))
+    assert n_selections >= 2
+    assert len(net.anchored_) == len(net.witnessed_) == n_selections
+    for seen, anchored in zip(net.witnessed_, net.anchored_):
+        assert anchored["loss"] == pytest.approx(seen["loss"], rel=1e-5)
+        torch.testing.assert_close(anchored["gradient"], seen["gradient"])
+        torch.testing.assert_close(anchored["anchor"], seen["anchor"])
+    assert net.schedule_.check_sample is None
+    # A probe on the first selection, then one on every fourth.
+    assert net.schedule_.quadratic_model.n_probes == math.ceil(n_selections / 4)
+
+
+def test_crest_falls_back_to_a_check_sample_when_the_step_hands_over_nothing(
+        digits600):
+    # A get_loss override that skips super() hands CREST neither the losses nor
+    # (so) the gradient: the fit warns once and fits its loss model on a check
+    # sample, a step late, instead of running without one.
+    class OwnLoss(CrestClassifier):
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            return torch.nn.functional.cross_entropy(y_pred, y_true)
+
+    X, y = digits600
+    net = OwnLoss(MLP, selection="crest", train_frac=0.3, batch_size=32, lr=0.1,
+                  max_epochs=3, train_split=None, verbose=0, random_state=0)
+    with pytest.warns(UserWarning, match="anchors its loss model") as record:
+        net.fit(X, y)
+    assert sum("anchors its loss model" in str(w.message) for w in record) == 1
+    assert net.schedule_.check_sample is not None
+    assert math.isfinite(net.schedule_.quadratic_model.loss_at_selection)
 
 
 def test_a_hyperparameter_the_selection_ignores_is_named_once_per_fit(digits600):
@@ -992,7 +1062,7 @@ def test_resampled_coresets_come_from_the_region_pool_without_forward_passes(
 
 def test_check_sample_size_sets_the_check_batch(digits600):
     X, y = digits600
-    net = make_net(check_sample_size=7, max_epochs=2).fit(X, y)
+    net = make_net(check_sample_size=7, max_epochs=2, check_loss="sample").fit(X, y)
     assert len(net.schedule_.check_sample) == 7
     assert len(net.schedule_.check_batch[1]) == 7
 
@@ -1259,7 +1329,8 @@ class NoisyDigits(torch.utils.data.Dataset):
 
 def test_with_augmentation_the_model_and_its_checks_see_the_same_tensors(digits600):
     X, y = digits600
-    net = make_net(LazyMLP, check_thresh_factor=1e9, max_epochs=2)
+    net = make_net(LazyMLP, check_thresh_factor=1e9, max_epochs=2,
+                   check_loss="sample")
     net.fit(NoisyDigits(X, y))
     schedule = net.schedule_
     from sklearn_crest._curvature import _flat

@@ -49,9 +49,6 @@ from ._class_streams import ClassStreams
 from ._minibatch_coresets import minibatch_coresets, quotas_per_subset
 from ._selection_pass import chunk_rows, selection_outputs
 
-# The authors' random subset: 1% of the training set.
-AUTHORS_SUBSET_FRACTION = 0.01
-
 
 class SelectionStrategy:
     """Which examples each training step sees, over a whole fit.
@@ -330,6 +327,15 @@ class SelectionStrategy:
     def observe_training_losses(self, losses, model):
         """Take the per-example losses (a tensor, in the order of the batch
         last served) that the training step computed anyway."""
+
+    def wants_gradient(self):
+        """Whether :meth:`observe_gradient` should be called after the coming
+        training step's backward pass."""
+        return False
+
+    def observe_gradient(self, model):
+        """Read the gradients that the training step's backward pass left on
+        ``model.parameters()``, before the optimizer steps."""
 
     def _exact_steps(self, order, n_steps):
         """``order`` cut into exactly ``n_steps`` batches of ``batch_size``

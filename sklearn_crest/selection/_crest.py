@@ -2,10 +2,15 @@
 quadratic model of the loss holds (Yang, Kang, Mirzasoleiman, ICML 2023).
 
 1. **Selection.** A region starts with two coresets from two random subsets
-   (``random_subset_size``; ``"auto"``: 1% of the data, at least two
-   batches), a fixed check sample drawn from those subsets, and a quadratic
-   model of the check sample's loss around the current parameters
-   (``_curvature.py``).
+   (``random_subset_size``; ``"auto"``: two batches, as ``per_step``) and a
+   quadratic model of the loss around the current parameters
+   (``_curvature.py``). With ``check_loss="training"`` (the default) the
+   model's ``L0`` and ``g`` are the region's first training step's weighted
+   coreset loss and its gradient, which skorch computes anyway
+   (``observe_gradient``, from ``on_grad_computed``), and its curvature is the
+   run's running average of Hutchinson probes, probed on every fourth
+   selection only (one batch of the region's examples). With ``"sample"`` the
+   model is fitted on a fixed check sample drawn from the subsets.
 2. **Serving.** Each step builds a coreset from a further random subset until
    the region has ``num_minibatch_coreset`` of them (a region that ends early
    never pays for the rest); then every step gets a fresh coreset by facility
@@ -29,15 +34,17 @@ decision that changes the steps: a check compares the means of all
 processes' measurements (one all-reduce of a few numbers), so all re-select
 together, and the adaptive interval follows the mean of their curvatures.
 
-Why the check is cheap and consistent here: the authors' check is a forward
-pass over all random subsets (or the whole training set) at almost every
-step, which took 81-96% of the fit time of a prototype that followed it
-literally, and it compares a loss with a model of another loss. Here the
-quadratic model's ``L0`` and gradient are taken on a fixed sample of
-``check_sample_size`` examples in eval mode, as is the selection's Hutchinson
-probe (the curvature itself is a running average over the fit's probes); the
-training-loss check then costs a few vector operations per step, and the
-sample check a forward pass over that same sample in the same mode.
+Why a region is cheap here: the authors' check is a forward pass over all
+random subsets (or the whole training set) at almost every step, which took
+81-96% of the fit time of a prototype that followed it literally. Here the
+training-loss check costs a few vector operations per step, and a region's
+model costs no pass of its own but a probe on every fourth selection. On the
+Fashion-MNIST CNN a region cost 12.8 random steps with a model fitted on a
+512-example check sample and 1% subsets, 7.5 with the model from the
+training step, and 2.8 with two-batch subsets too (``benchmarks/RESULTS.md``,
+section 00a). The sample check (``check_loss="sample"``) fits the model on
+``check_sample_size`` examples in eval mode and measures the same examples
+in the same mode.
 """
 
 import collections
@@ -47,8 +54,9 @@ import time
 import numpy as np
 import torch
 
+from .. import _user_warnings as user_warnings
 from .._curvature import QuadraticLossModel
-from ._base import AUTHORS_SUBSET_FRACTION, SelectionStrategy
+from ._base import SelectionStrategy
 from ._class_streams import draw_per_class
 from ._selection_pass import CPU_BATCHES_PER_CHUNK, prediction, take_rows
 
@@ -56,6 +64,11 @@ from ._selection_pass import CPU_BATCHES_PER_CHUNK, prediction, take_rows
 # training batches: the selection passes' CPU chunk (``_selection_pass.py``),
 # which keeps a check's memory within what training itself needs.
 _EVAL_BATCHES_PER_CHUNK = CPU_BATCHES_PER_CHUNK
+
+# A training-loss-checked region probes the curvature (a double backward over
+# one batch) on every this many selections; the curvature is a run-long
+# running average, and the other selections reuse it.
+_PROBE_EVERY = 4
 
 
 class CrestRegions(SelectionStrategy):
@@ -83,6 +96,9 @@ class CrestRegions(SelectionStrategy):
             # measures.
             "check_log": collections.deque(maxlen=100_000),
             "quadratic_model": QuadraticLossModel(),
+            # Selections until the next curvature probe (0: the next one).
+            "probe_countdown": 0,
+            "gradient_missing_warned": False,
         }
 
     def _transient_state(self):
@@ -93,13 +109,15 @@ class CrestRegions(SelectionStrategy):
         return {**super()._transient_state(), "coreset_order": [], "served": 0,
                 "region": None, "region_subsets": 0, "last_selection_step": None,
                 "check_batch": None, "check_sample": None, "observations": [],
-                "pending_observation": None}
+                "pending_observation": None, "anchor_pending": False,
+                "anchor_weights": None, "anchor_loss": None}
 
     def reset_region(self):
         """Forget the coresets and the quadratic model too."""
         super().reset_region()
         self.quadratic_model = QuadraticLossModel()
         self.reference_curvature = None
+        self.probe_countdown = 0
 
     def _reconfigure(self, old):
         # Initial values that a user changed apply now; adapted values that
@@ -109,21 +127,22 @@ class CrestRegions(SelectionStrategy):
         if self.config["num_minibatch_coreset"] != old["num_minibatch_coreset"]:
             self.n_coresets = int(self.config["num_minibatch_coreset"])
 
-    def _auto_subset_total(self):
-        # A region's pool is the union of its subsets, and its coresets are
-        # resampled from it: there the authors' 1% stands (of the process's
-        # share), at least two batches.
-        return max(super()._auto_subset_total(),
-                   AUTHORS_SUBSET_FRACTION * self.n_owned)
-
     # ----------------------------------------------------------- the epoch
     def plan_epoch(self, model, data, n_steps):
         for _ in range(n_steps):
+            if self.anchor_pending:
+                # The region's first step trained without handing over its
+                # loss and gradient (a get_loss or train_step override that
+                # skips them): fit the model on a check sample instead.
+                self._anchor_on_check_sample(model, data)
             self._select_or_check(model, data, n_steps)
             positions, weights = self._next_coreset(model, data)
             # The training step's losses on this coreset come back through
-            # observe_training_losses.
+            # observe_training_losses, and the region's first step's
+            # gradient through observe_gradient.
             self.pending_observation = self._observation_for(positions, weights)
+            if self.anchor_pending:
+                self.anchor_weights = weights
             yield positions, weights
 
     def _select_or_check(self, model, data, n_steps):
@@ -156,18 +175,13 @@ class CrestRegions(SelectionStrategy):
         # The check sample: a sample of the random subsets, gathered once, so
         # that every check sees exactly these tensors (no re-reading, and no
         # fresh augmentation from a Dataset's transforms).
-        union = self.region["positions"]
-        # Split over the processes (whose checks average their samples'
-        # losses), like the subsets.
-        check_size = min(math.ceil(self.config["check_sample_size"]
-                                   / self.processes.world_size), len(union))
-        # In random order: the curvature probe takes the first chunk, which
-        # must not be the lowest positions (one class, in class-sorted data).
-        self.check_sample = self.rng.choice(union, size=check_size, replace=False)
-        self.check_batch = data.batch(self.check_sample)
-        self._fit_quadratic_model(model)
-        # Measured at the anchor, where the model predicts L0.
-        self.region["predicted"][:] = self.quadratic_model.loss_at_selection
+        if self.config["check_loss"] == "training":
+            self._await_training_anchor(model, data)
+        else:
+            self._draw_check_sample(data)
+            self._fit_quadratic_model(model)
+            # Measured at the anchor, where the model predicts L0.
+            self.region["predicted"][:] = self.quadratic_model.loss_at_selection
         self.observations = []
         self._adapt(n_steps)
         self.last_selection_step = self.global_step
@@ -241,9 +255,8 @@ class CrestRegions(SelectionStrategy):
             coreset = self.coresets[-1]
         else:
             region = self.region
-            _, quotas = self._class_quotas()
             subset = draw_per_class(region["positions"], self.labels[region["positions"]],
-                                    quotas, self.rng)
+                                    self._class_quotas()[1], self.rng)
             # Served once and forgotten: a long region must not hoard them.
             coreset = self._coresets_from([subset], region["positions"],
                                           region["proxies"], region["losses"])[0]
@@ -257,6 +270,100 @@ class CrestRegions(SelectionStrategy):
             self.region = {key: value[kept] for key, value in self.region.items()}
 
     # ----------------------------------------------------- the loss model
+    def _draw_check_sample(self, data):
+        """A sample of the region's random subsets, gathered once, so that
+        every check sees exactly these tensors (no re-reading, and no fresh
+        augmentation from a Dataset's transforms)."""
+        union = self.region["positions"]
+        # Split over the processes (whose checks average their samples'
+        # losses), like the subsets.
+        check_size = min(math.ceil(self.config["check_sample_size"]
+                                   / self.processes.world_size), len(union))
+        # In random order: the curvature probe takes the first chunk, which
+        # must not be the lowest positions (one class, in class-sorted data).
+        self.check_sample = self.rng.choice(union, size=check_size, replace=False)
+        self.check_batch = data.batch(self.check_sample)
+
+    def _await_training_anchor(self, model, data):
+        """Prepare the quadratic model of a training-loss-checked region.
+
+        ``L0`` and ``g`` come from the region's first training step, which
+        computes the first coreset's weighted loss and its gradient at the
+        anchor anyway (:meth:`observe_training_losses`,
+        :meth:`observe_gradient`): no pass of its own. The curvature is the
+        run's running average of Hutchinson probes, and a probe (a double
+        backward over one batch of the region's examples) runs on every
+        ``_PROBE_EVERY``-th selection only: the average spans the whole run,
+        and one probe moves it little.
+        """
+        if self.probe_countdown <= 0 or self.quadratic_model.n_probes == 0:
+            union = self.region["positions"]
+            rows = self.rng.choice(union, size=min(self.batch_size, len(union)),
+                                   replace=False)
+            X, y = data.batch(rows)
+
+            def closure():
+                output = prediction(model.forward(X))
+                return model.per_example_loss(output, y).mean()
+
+            with model.eval_mode():
+                self.quadratic_model.probe(model.parameters(), closure,
+                                           self.torch_generator)
+            self.epoch_stats["n_forward_examples"] += int(len(rows))
+            self.probe_countdown = _PROBE_EVERY
+        self.probe_countdown -= 1
+        parameters = model.parameters()
+        self.quadratic_model.clear_anchor().refresh_curvature(
+            torch.cat([p.detach().reshape(-1) for p in parameters]))
+        self.anchor_pending = True
+        self.anchor_weights = None
+        self.anchor_loss = None
+
+    def wants_gradient(self):
+        """Whether the coming training step's gradient should be handed to
+        :meth:`observe_gradient` (the region's first step)."""
+        return self.anchor_pending and self.anchor_loss is not None
+
+    def observe_gradient(self, model):
+        """Anchor the quadratic model on the region's first training step:
+        its weighted loss (seen by :meth:`observe_training_losses`) and the
+        gradients that the backward pass left on the parameters, before the
+        optimizer steps (skorch's ``on_grad_computed``)."""
+        if not self.wants_gradient():
+            return
+        start = time.perf_counter()
+        parameters = model.parameters()
+        gradient = torch.cat([(p.grad if p.grad is not None
+                               else torch.zeros_like(p)).detach().reshape(-1)
+                              for p in parameters])
+        self.quadratic_model.anchor_at(parameters, self.anchor_loss, gradient)
+        # The region's examples were measured at the anchor, where the model
+        # predicts L0.
+        self.region["predicted"][:] = self.anchor_loss
+        self.anchor_pending = False
+        self.anchor_weights = self.anchor_loss = None
+        self.epoch_stats["check_s"] += time.perf_counter() - start
+
+    def _anchor_on_check_sample(self, model, data):
+        """The fallback when a region's first step did not hand over its loss
+        and gradient: fit the model on a check sample now (a step late)."""
+        self.anchor_pending = False
+        self.anchor_weights = self.anchor_loss = None
+        if not self.gradient_missing_warned:
+            self.gradient_missing_warned = True
+            user_warnings.warn(
+                "selection='crest' anchors its loss model on the region's first "
+                "training step, through get_loss (which calls "
+                "observe_training_losses) and skorch's on_grad_computed, but this "
+                "fit's training step handed over neither; it fits the model on a "
+                "check sample of check_sample_size examples instead, which costs "
+                "a forward and backward pass over it at every selection. Call "
+                "super().get_loss(...) and super().train_step_single(...) in "
+                "overrides, and let train_step notify on_grad_computed.")
+        self._draw_check_sample(data)
+        self._fit_quadratic_model(model)
+        self.region["predicted"][:] = self.quadratic_model.loss_at_selection
+
     def _fit_quadratic_model(self, model):
         """Model the check sample's loss around the current parameters.
 
@@ -391,12 +498,21 @@ class CrestRegions(SelectionStrategy):
                 "losses": region["losses"][rows], "predicted": region["predicted"][rows]}
 
     def wants_training_losses(self):
-        return self.pending_observation is not None
+        return self.pending_observation is not None or (
+            self.anchor_pending and self.anchor_weights is not None)
 
     def observe_training_losses(self, losses, model):
         """Record the weighted change of the observed examples' losses since
         they were measured, and the change the quadratic model predicts over
-        the same parameters (``check_loss="training"``)."""
+        the same parameters (``check_loss="training"``); on a region's first
+        step, its weighted loss, the model's ``L0``."""
+        if self.anchor_pending and self.anchor_weights is not None:
+            weights = self.anchor_weights.to(losses.device, losses.dtype)
+            if len(weights) == len(losses):
+                # The training step's own loss: mean(w_i * l_i).
+                self.anchor_loss = float(torch.dot(weights, losses.detach())
+                                         / len(losses))
+            self.anchor_weights = None
         observation, self.pending_observation = self.pending_observation, None
         if observation is None or len(losses) != len(observation["mask"]):
             return
