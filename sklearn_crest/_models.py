@@ -39,3 +39,29 @@ class SmallCNN(nn.Module):
         if X.ndim == 2:
             X = X.reshape(-1, 1, 28, 28)
         return self.classifier(self.features(X))
+
+
+class SmallCNN1d(nn.Module):
+    """Three strided 1-D convolutions (25 channels each), then a linear layer:
+    the ConvBase of MNIST-1D's authors (Greydanus, 2020), about 94% test
+    accuracy on their 4,000 training examples.
+
+    Takes flat (n, length) signals or (n, 1, length).
+    """
+
+    def __init__(self, n_classes, length=40, channels=25):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv1d(1, channels, 5, stride=2, padding=1), nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten())
+        import torch
+
+        width = self.features(torch.zeros(1, 1, length)).shape[1]
+        self.classifier = nn.Linear(width, n_classes)
+
+    def forward(self, X):
+        if X.ndim == 2:
+            X = X.unsqueeze(1)
+        return self.classifier(self.features(X))

@@ -118,3 +118,71 @@ def test_system_copy_matches_the_official_checksums(tmp_path):
                                         download_if_missing=False)
     assert X.shape == (10000, 784)
     assert np.bincount(y).tolist() == [1000] * 10
+
+
+# --------------------------------------------------------------- make_mnist1d
+
+def test_mnist1d_is_generated_seeded_split_and_cached(tmp_path):
+    pytest.importorskip("mnist1d")
+    import random
+
+    np.random.seed(123)
+    random.seed(123)
+    numpy_before, python_before = np.random.get_state()[1].copy(), random.getstate()
+    X, y, X_test, y_test = datasets.make_mnist1d(
+        200, test_size=50, random_state=3, data_home=tmp_path, return_X_y=True)
+    # The package reseeds the global generators; the caller's states come back.
+    assert np.array_equal(np.random.get_state()[1], numpy_before)
+    assert random.getstate() == python_before
+    assert X.shape == (150, 40) and X_test.shape == (50, 40)
+    assert X.dtype == np.float32 and y.dtype == np.int64
+    assert set(np.unique(np.concatenate([y, y_test]))) == set(range(10))
+    assert np.bincount(np.concatenate([y, y_test])).tolist() == [20] * 10
+    cached = tmp_path / "mnist1d" / "mnist1d_n200_seed3.npz"
+    assert cached.exists()
+    # The cache is what a second call reads: change it and see the change.
+    with np.load(cached) as stored:
+        X_all, y_all = stored["X"], stored["y"]
+    np.savez_compressed(cached, X=X_all + 1, y=y_all)
+    again = datasets.make_mnist1d(200, test_size=50, random_state=3,
+                                  data_home=tmp_path)
+    np.testing.assert_array_equal(again.data, X + 1)
+    # Without the cache, the same seed generates the same set; another differs.
+    fresh = datasets.make_mnist1d(200, test_size=50, random_state=3,
+                                  data_home=tmp_path, cache=False, return_X_y=True)
+    np.testing.assert_array_equal(fresh[0], X)
+    other = datasets.make_mnist1d(200, test_size=50, random_state=4,
+                                  data_home=tmp_path, cache=False, return_X_y=True)
+    assert not np.array_equal(other[0], X)
+
+
+@pytest.mark.parametrize("n_samples, test_size", [(10, 5), (100, 0), (100, 100)])
+def test_mnist1d_refuses_sizes_without_train_or_test(n_samples, test_size, tmp_path):
+    with pytest.raises(ValueError, match="n_samples"):
+        datasets.make_mnist1d(n_samples, test_size=test_size, data_home=tmp_path)
+
+
+def test_mnist1d_without_the_package_says_how_to_install_it(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mnist1d.data", None)
+    with pytest.raises(ImportError, match=r"\.\[mnist1d\]"):
+        datasets.make_mnist1d(100, test_size=20, data_home=tmp_path)
+
+
+def test_a_crest_fit_learns_mnist1d_with_the_1d_cnn(tmp_path):
+    pytest.importorskip("mnist1d")
+    import torch
+
+    from sklearn_crest import CrestClassifier
+    from sklearn_crest._models import SmallCNN1d
+
+    X, y, X_test, y_test = datasets.make_mnist1d(
+        1200, test_size=200, random_state=0, data_home=tmp_path, return_X_y=True)
+    torch.set_num_threads(1)
+    net = CrestClassifier(SmallCNN1d, selection="crest", train_frac=0.5,
+                          max_epochs=8, batch_size=32, lr=0.05,
+                          optimizer__momentum=0.9, train_split=None, verbose=0,
+                          random_state=0).fit(X, y)
+    # Ten classes: chance is 0.1.
+    assert net.score(X_test, y_test) > 0.3
