@@ -110,6 +110,7 @@ def test_train_frac_does_not_apply_and_says_so(digits600):
 
 @pytest.mark.parametrize("params, message", [
     ({"prune_ratio": 1.0}, "prune_ratio"),
+    ({"prune_ratio": 0.95}, "prune_ratio"),  # over the authors' cap of 0.9
     ({"prune_ratio": -0.1}, "prune_ratio"),
     ({"prune_until": 1.5}, "prune_until"),
 ])
@@ -117,6 +118,55 @@ def test_bad_pruning_settings_are_refused(digits600, params, message):
     X, y = digits600
     with pytest.raises(ValueError, match=message):
         make_net(**params).fit(X, y)
+
+
+def _authors_pruned_epochs(epochs, delta):
+    """The authors' sampler: built with reset() once, so epoch e is planned
+    as iteration e + 1, which prunes while it is at most num_epochs * delta."""
+    stop_prune = epochs * delta
+    return sum(1 for e in range(epochs) if e + 1 <= stop_prune)
+
+
+@pytest.mark.parametrize("epochs, expected", [(8, 7), (20, 17), (200, 175), (4, 3),
+                                              (1, 0)])
+def test_pruned_epochs_are_the_authors_count(epochs, expected):
+    assert _authors_pruned_epochs(epochs, 0.875) == expected
+    strategy = InfoBatchPruning(
+        {"prune_ratio": 0.5, "prune_until": 0.875, "selection": "infobatch"}, 32,
+        np.random.RandomState(0))
+    strategy.begin_training_call(epochs)
+    assert strategy.pruning_epochs() == expected
+    pruned = []
+    for epoch in range(epochs):
+        strategy.epoch = epoch
+        pruned.append(strategy._prunes_now())
+    assert pruned == [True] * expected + [False] * (epochs - expected)
+
+
+def test_a_fit_pruned_for_twenty_epochs_prunes_seventeen(digits600):
+    X, y = digits600
+    net = make_net(max_epochs=20).fit(X, y)
+    pruned = net.history[:, "n_pruned"]
+    # Epoch 0 has no scores; epochs 1-16 prune; 17-19 train on everything.
+    assert all(p > 0 for p in pruned[1:17]) and pruned[17:] == [0, 0, 0]
+
+
+def test_a_fit_stopped_before_its_full_epochs_warns(digits600):
+    from skorch.callbacks import EarlyStopping
+
+    X, y = digits600
+    from skorch.dataset import ValidSplit
+
+    net = make_net(max_epochs=40, train_split=ValidSplit(5),
+                   callbacks=[EarlyStopping(patience=1, threshold=10.0)])
+    with pytest.warns(UserWarning, match="stopped after .* all of them pruned"):
+        net.fit(X, y)
+    assert len(net.history) < 35
+    # A fit that reaches its full-data epochs does not warn.
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_net(max_epochs=8).fit(X, y)
 
 
 def test_no_pruning_trains_every_example_every_epoch(digits600):
@@ -193,10 +243,11 @@ def test_scores_survive_a_batch_size_change_between_calls(digits600):
     # state of the model: a new batch size (or a reloaded module) keeps them.
     X, y = digits600
     net = make_net(max_epochs=1, batch_size=64).fit(X, y)
-    net.set_params(batch_size=32)
+    # Two epochs: floor(0.875 * 2) = 1 of them prunes.
+    net.set_params(batch_size=32, max_epochs=2)
     net.partial_fit(X, y)
-    assert net.history[-1, "n_pruned"] > 0
-    assert np.isfinite(net.history[-1, "mean_score"])
+    assert net.history[-2, "n_pruned"] > 0 and net.history[-1, "n_pruned"] == 0
+    assert np.isfinite(net.history[-2, "mean_score"])
 
 
 def test_rs2_pass_survives_pickling_and_region_resets(digits600):

@@ -314,6 +314,10 @@ class SelectionStrategy:
         """Hook: a ``fit`` or ``partial_fit`` call is about to train
         ``n_epochs`` epochs (InfoBatch schedules its pruning over them)."""
 
+    def end_training_call(self):
+        """Hook: the ``fit`` or ``partial_fit`` call has ended, all its epochs
+        trained or stopped early (``EarlyStopping``, an interrupt)."""
+
     def batch_served(self, positions):
         """Hook: the batch of ``positions`` is the one the coming training
         step trains on (called by the training iterator, in training order,

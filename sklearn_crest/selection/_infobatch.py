@@ -20,9 +20,11 @@ its reason, also listed on the departures page:
   epochs' threshold depend on that constant).
 - The annealing counts the epochs of each ``fit`` or ``partial_fit`` call
   (the authors' ``num_epochs`` is the whole training run, given up front);
-  a fit is one call. An epoch prunes while its index in the call is below
-  ``prune_until`` times the call's epochs (the authors': at most, one epoch
-  more when the product is whole).
+  a fit is one call. As in the authors' sampler (which plans epoch ``e`` as
+  iteration ``e + 1``), the first ``floor(prune_until * epochs)`` epochs of
+  the call prune: 7 of 8, 17 of 20, 175 of 200 at ``prune_until=0.875``.
+- A fit that ends before its full-data epochs (``EarlyStopping``) warns:
+  its model comes from pruned, reweighted epochs only.
 - Scores are stored by position in the training set; a pickle keeps them
   (floats, not training rows), so a continued fit prunes with them.
 
@@ -96,13 +98,36 @@ class InfoBatchPruning(SelectionStrategy):
         return math.ceil(n_train / (self.batch_size * self.processes.world_size))
 
     # ------------------------------------------------------ the schedule
+    def pruning_epochs(self):
+        """How many of the current call's epochs prune: the authors' count,
+        ``floor(prune_until * epochs)`` (their epoch ``e`` prunes while
+        ``e + 1 <= prune_until * epochs``); 0 with ``prune_ratio=0``."""
+        if self.call_epochs is None or self.config["prune_ratio"] == 0:
+            return 0
+        return math.floor(self.config["prune_until"] * self.call_epochs)
+
     def _prunes_now(self):
         """Whether this epoch prunes: within the first ``prune_until`` of the
         call's epochs (InfoBatch's ``delta``), and with a ratio above 0."""
-        if self.call_epochs is None or self.config["prune_ratio"] == 0:
-            return False
-        return (self.epoch - self.call_start
-                < self.config["prune_until"] * self.call_epochs)
+        return self.epoch - self.call_start < self.pruning_epochs()
+
+    def end_training_call(self):
+        """Warn when the call ended (``EarlyStopping``, an interrupt) after
+        pruned epochs only, before its full-data annealing epochs."""
+        if self.call_epochs is None:
+            return
+        trained = self.epoch - self.call_start
+        pruning = self.pruning_epochs()
+        if 0 < trained <= pruning < self.call_epochs and trained < self.call_epochs:
+            user_warnings.warn(
+                f"selection='infobatch' stopped after {trained} of {self.call_epochs} "
+                f"epochs, all of them pruned and reweighted: its last "
+                f"{self.call_epochs - pruning} epochs, which train on every example "
+                "unweighted (InfoBatch's annealing), never ran, so the model ends "
+                "where pruning left it. With EarlyStopping, set max_epochs to the "
+                "epochs the fit will really train, or continue the stopped fit "
+                "unpruned for a few epochs (net.set_params(selection='full'), "
+                "then partial_fit(X, y, epochs=N)).")
 
     def _epoch_plan(self):
         """The epoch's kept positions (shuffled), their loss weights and its
@@ -126,11 +151,11 @@ class InfoBatchPruning(SelectionStrategy):
         kept = np.arange(pool.size)
         if self._prunes_now() and seen_anywhere:
             ratio = float(self.config["prune_ratio"])
-            well_learned = np.flatnonzero(seen & (scores < mean_score))
+            well_learned = self._prune_candidates(seen, scores, mean_score)
             # As the authors: keep int((1 - r) * count) of them, at random.
             n_keep = int((1.0 - ratio) * well_learned.size)
             stay = self.rng.choice(well_learned, size=n_keep, replace=False)
-            weights[stay] = 1.0 / (1.0 - ratio)
+            weights[stay] = self._kept_weight(ratio)
             dropped = np.zeros(pool.size, dtype=bool)
             dropped[well_learned] = True
             dropped[stay] = False
@@ -145,6 +170,16 @@ class InfoBatchPruning(SelectionStrategy):
         self.plan = (self.epoch, pool[order], weights[order],
                      int(pool.size - kept.size), mean_score, n_steps)
         return self.plan
+
+    def _prune_candidates(self, seen, scores, mean_score):
+        """Pool rows that may be pruned: the well-learned examples, scored
+        below the mean (the benchmark's ablation draws them at random)."""
+        return np.flatnonzero(seen & (scores < mean_score))
+
+    def _kept_weight(self, ratio):
+        """The loss weight of a candidate that stays: ``1 / (1 - r)``, which
+        keeps the epoch's expected gradient the full data's."""
+        return 1.0 / (1.0 - ratio)
 
     def plan_epoch(self, model, data, n_steps):
         _, positions, weights, _, _, _ = self._epoch_plan()
