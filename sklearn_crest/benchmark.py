@@ -26,7 +26,12 @@ file and PNG plots:
   into CREST's (per_step's, InfoBatch's) wall-clock for the same seed: equal
   time rather than equal steps;
 - ``random_pruning``: InfoBatch's own baseline, random batches with as many
-  steps in all as InfoBatch took for the same seed.
+  steps in all as InfoBatch took for the same seed;
+- ``infobatch_random_plan`` and ``infobatch_random_plan_unscaled``: the
+  InfoBatch paper's ablation, InfoBatch's per-epoch plan (scores, annealing,
+  as many examples pruned per epoch) with the pruned examples drawn uniformly
+  from the whole pool instead of from the well-learned ones, with and without
+  the ``1 / (1 - prune_ratio)`` weight on the kept candidates.
 
 Besides the main table, the command prints the paper's layout (its Table 1 and
 Figure 2): each method's relative error against full-data training and its
@@ -61,6 +66,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from skorch.callbacks import Callback, LRScheduler
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     InvalidParameterError,
     validate_parameter_constraints,
@@ -68,17 +74,21 @@ from sklearn.utils._param_validation import (
 
 from ._classifier import CrestClassifier
 from ._models import MLP, SmallCNN, SmallCNN1d
+from .selection import InfoBatchPruning
 
 # In run order within a seed: a method comes after the methods it takes its
 # budget from (EQUAL_TIME, EQUAL_STEPS).
 METHODS = ("full", "random", "rs2", "crest", "per_step", "craig", "gradmatch",
-           "infobatch", "random_at_crest_time", "random_at_per_step_time",
+           "infobatch", "infobatch_random_plan", "infobatch_random_plan_unscaled",
+           "random_at_crest_time", "random_at_per_step_time",
            "random_at_infobatch_time", "random_pruning")
 DEFAULT_METHODS = ("full", "random", "per_step", "crest")
 # The CrestClassifier `selection` each method runs.
 SELECTIONS = {"full": "full", "random": "random", "rs2": "random",
               "crest": "crest", "per_step": "per_step", "craig": "craig",
               "gradmatch": "gradmatch", "infobatch": "infobatch",
+              "infobatch_random_plan": "infobatch",
+              "infobatch_random_plan_unscaled": "infobatch",
               "random_at_crest_time": "random",
               "random_at_per_step_time": "random",
               "random_at_infobatch_time": "random", "random_pruning": "random"}
@@ -87,6 +97,49 @@ EQUAL_TIME = {"random_at_crest_time": "crest", "random_at_per_step_time": "per_s
               "random_at_infobatch_time": "infobatch"}
 # Random batches given the total steps of another method of the same seed.
 EQUAL_STEPS = {"random_pruning": "infobatch"}
+# The InfoBatch paper's ablation: InfoBatch's epoch plan, other examples
+# pruned; compared with infobatch of the same seed.
+SAME_PLAN = {"infobatch_random_plan": "infobatch",
+             "infobatch_random_plan_unscaled": "infobatch"}
+
+
+class _UniformPruningOfThePlan(InfoBatchPruning):
+    """InfoBatch's epoch plan with its pruned examples drawn uniformly from
+    the pool: as many candidates as InfoBatch's well-learned examples, a
+    ``prune_ratio`` of them pruned, the rest weighted ``1 / (1 - r)``."""
+
+    def _prune_candidates(self, seen, scores, mean_score):
+        count = int(np.count_nonzero(seen & (scores < mean_score)))
+        return np.sort(self.rng.choice(seen.size, size=count, replace=False))
+
+
+class _UnscaledUniformPruningOfThePlan(_UniformPruningOfThePlan):
+    """The same, with the kept candidates unweighted."""
+
+    def _kept_weight(self, ratio):
+        return 1.0
+
+
+class _PlanAblation(CrestClassifier):
+    """``selection="infobatch"`` with another strategy class (benchmark only:
+    the ablation is a measurement, not a selection mode)."""
+
+    strategy_class = _UniformPruningOfThePlan
+
+    def initialize_history(self):
+        super().initialize_history()
+        self.schedule_ = self.strategy_class(
+            self._crest_config(), self.batch_size,
+            check_random_state(self._fit_seed()))
+        return self
+
+
+class _UnscaledPlanAblation(_PlanAblation):
+    strategy_class = _UnscaledUniformPruningOfThePlan
+
+
+ESTIMATORS = {"infobatch_random_plan": _PlanAblation,
+              "infobatch_random_plan_unscaled": _UnscaledPlanAblation}
 # CrestClassifier's `random_sampling` for each method of selection "random":
 # a fresh permutation every epoch ("with_replacement" across epochs), or
 # RS2's one pass over the data before any example repeats.
@@ -259,7 +312,7 @@ def run_one(method, seed, data, args, log, train_frac=None):
             sampling != "with_replacement"
             or "random_sampling" in CrestClassifier._parameter_constraints):
         params["random_sampling"] = sampling
-    net = CrestClassifier(
+    net = ESTIMATORS.get(method, CrestClassifier)(
         module, selection=SELECTIONS[method],
         drop_learned=args.drop_learned, max_epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr,
@@ -434,6 +487,9 @@ def summarize(runs):
             # Paired with the method whose total steps it was given.
             row["vs_steps_mean"], row["vs_steps_se"] = _paired_difference(
                 method_runs, by_method[EQUAL_STEPS[method]])
+        if method in SAME_PLAN and SAME_PLAN[method] in by_method:
+            row["vs_plan_mean"], row["vs_plan_se"] = _paired_difference(
+                method_runs, by_method[SAME_PLAN[method]])
         pruned = [r for r in method_runs if r.get("pruned_per_epoch")
                   and None not in r["pruned_per_epoch"] + r["kept_per_epoch"]]
         if pruned:
@@ -525,7 +581,8 @@ def format_table(summary):
             f"in {crest['of_per_step_time']:.2f}x its wall-clock, forwarding "
             f"{crest['of_per_step_forward']:.0%} of its examples")
     for references, key, budget in ((EQUAL_TIME, "vs_timed", "wall-clock"),
-                                    (EQUAL_STEPS, "vs_steps", "steps")):
+                                    (EQUAL_STEPS, "vs_steps", "steps"),
+                                    (SAME_PLAN, "vs_plan", "epoch plan")):
         for method, reference in references.items():
             row = summary.get(method, {})
             if np.isfinite(row.get(key + "_mean", math.nan)):
@@ -588,6 +645,12 @@ METHOD_LEGEND = {
                  "prunes to, not train_frac's.",
     "random_pruning": "random_pruning: random batches with infobatch's total steps "
                       "of the same seed (InfoBatch's own baseline).",
+    "infobatch_random_plan": "infobatch_random_plan: InfoBatch's epoch plan with its "
+                             "pruned examples drawn uniformly from the pool, the kept "
+                             "candidates weighted 1 / (1 - prune_ratio) (the InfoBatch "
+                             "paper's ablation).",
+    "infobatch_random_plan_unscaled": "infobatch_random_plan_unscaled: the same, "
+                                      "unweighted.",
 }
 
 
@@ -666,8 +729,11 @@ def _infobatch_verdict(summary):
         saved = f"{saved:.0%}" + (f" +- {se:.0%}" if np.isfinite(se) else "")
         pruned = (f", {row['pruned_share']:.0%} of the epochs' examples pruned"
                   if "pruned_share" in row else "")
-        parts.append(f"full data: {vs_full} in accuracy, with {saved} of full's "
-                     f"wall-clock saved{pruned}")
+        steps_saved = 1.0 - row["steps"] / max(summary["full"]["steps"], 1)
+        parts.append(f"full data: {vs_full} in accuracy, with {steps_saved:.0%} of "
+                     f"full's steps saved and {saved} of its wall-clock saved "
+                     f"(the steps are the robust figure; wall-clock moves with "
+                     f"the machine's load){pruned}")
     # Stored as the random run minus InfoBatch's: turned round here.
     for method, key, budget in (("random_pruning", "vs_steps", "steps"),
                                 ("random_at_infobatch_time", "vs_timed", "wall-clock")):
@@ -723,10 +789,13 @@ PLOT_COLORS = {"full": "tab:gray", "random": "tab:blue", "crest": "tab:red",
                "random_at_per_step_time": "tab:olive", "craig": "tab:green",
                "gradmatch": "tab:purple", "infobatch": "tab:brown",
                "rs2": "tab:pink", "random_at_infobatch_time": "darkgoldenrod",
-               "random_pruning": "slateblue"}
+               "random_pruning": "slateblue", "infobatch_random_plan": "sienna",
+               "infobatch_random_plan_unscaled": "rosybrown"}
 # Legend labels where the method's name alone says too little.
 PLOT_LABELS = {"rs2": "rs2 (random, without replacement)",
-               "random_pruning": "random_pruning (infobatch's steps)"}
+               "random_pruning": "random_pruning (infobatch's steps)",
+               "infobatch_random_plan": "infobatch's plan, uniform pruning",
+               "infobatch_random_plan_unscaled": "the same, unweighted"}
 
 
 def plot(runs, out, accuracy_label="test accuracy"):
