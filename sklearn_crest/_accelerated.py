@@ -66,8 +66,8 @@ class AcceleratedCrestClassifier(AccelerateMixin, CrestClassifier):
 
     Examples
     --------
-    In ``train.py``, launched with ``accelerate launch train.py`` (or
-    ``torchrun --nproc_per_node 2 train.py``)::
+    In ``train.py``, launched with ``torchrun --nproc_per_node 2 train.py``
+    (or, on GPUs, ``accelerate launch --multi_gpu --num_processes 2 train.py``)::
 
         from accelerate import Accelerator
         from sklearn_crest import AcceleratedCrestClassifier
@@ -94,6 +94,22 @@ class AcceleratedCrestClassifier(AccelerateMixin, CrestClassifier):
         self._initialize_accelerator()
         return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
+    def _initialize_callbacks(self):
+        # skorch's mixin prints the epoch table through accelerator.print,
+        # which PrintLog does not hold to verbose (it honours verbose only
+        # for the builtin print): verbose=0 printed every epoch. The main
+        # process prints through print, so verbose holds; the others print
+        # nothing. Without a PrintLog (callbacks__print_log=None) there is no
+        # sink to set.
+        if (self.callbacks__print_log__sink == "auto"
+                and getattr(self, "callbacks__print_log", True) is not None):
+            main = getattr(self.accelerator, "is_main_process", True)
+            self.callbacks__print_log__sink = print if main else _print_nothing
+        elif self.callbacks__print_log__sink == "auto":
+            del self.callbacks__print_log__sink
+            return CrestClassifier._initialize_callbacks(self)
+        return super()._initialize_callbacks()
+
     def evaluation_step(self, batch, training=False):
         # The whole input was evaluated here: nothing to gather.
         return CrestClassifier.evaluation_step(self, batch, training=training)
@@ -114,6 +130,10 @@ class AcceleratedCrestClassifier(AccelerateMixin, CrestClassifier):
             if isinstance(criterion, torch.nn.Module) and self.accelerator.device_placement:
                 setattr(self, name + "_", criterion.to(self.accelerator.device))
         return self
+
+
+def _print_nothing(*args, **kwargs):
+    """The epoch table's sink in the processes other than the main one."""
 
 
 def _trains(component):

@@ -12,8 +12,10 @@ input validation, float32 casting, label encoding and ``random_state``.
 import collections
 import collections.abc
 import contextlib
+import difflib
 import inspect
 import numbers
+import re
 import warnings
 
 import numpy as np
@@ -29,6 +31,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     Interval,
+    InvalidParameterError,
     StrOptions,
     validate_parameter_constraints,
 )
@@ -37,7 +40,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from torch.utils.data import DataLoader
 
 from . import _user_warnings as user_warnings
-from ._processes import local_module, training_processes
+from ._processes import TrainingProcesses, local_module, training_processes
 from ._data import (
     KnownLabels,
     SlicingIterator,
@@ -372,7 +375,8 @@ default="per_step"
     random_state : int, RandomState instance or None, default=None
         Seeds the module's initialisation, dropout, the batches, the random
         subsets and the Hutchinson probes. With an int, two fits on the same
-        data give the same model on CPU.
+        data give the same model on CPU at the same number of torch threads
+        (``torch.set_num_threads``; other counts sum floats in another order).
     train_split : callable or None, default=ValidSplit(5, stratified=True)
         skorch's internal validation split.
     **kwargs
@@ -586,6 +590,13 @@ default="per_step"
         return tags
 
     def _validate_crest_params(self):
+        if isinstance(self.selection, str) and self.selection not in SELECTION_NAMES:
+            names = sorted(SELECTION_NAMES)
+            close = difflib.get_close_matches(self.selection, names, n=1)
+            raise InvalidParameterError(
+                f"The 'selection' parameter of {type(self).__name__} must be one of "
+                f"{', '.join(repr(n) for n in names)}; got {self.selection!r}."
+                + (f" Did you mean {close[0]!r}?" if close else ""))
         validate_parameter_constraints(
             self._parameter_constraints,
             {name: getattr(self, name) for name in self._parameter_constraints},
@@ -912,6 +923,7 @@ default="per_step"
                                 else f"module__{name}=<int>") for name in missing)
                 + ".") from exc
         self._output_convention_checked = False
+        self._input_accepted = False
         if getattr(self, "schedule_", None) is not None:
             # A rebuilt module (set_params(module__...)) invalidates the
             # quadratic model and the coresets chosen with the old one.
@@ -1056,6 +1068,8 @@ default="per_step"
         outputs with one row per input row are cut back; any other output
         (a tuple element of another length) comes from an unpadded pass.
         """
+        if not getattr(self, "_input_accepted", False):
+            return self._first_forward(x, **fit_params)
         if self.module_.training:
             # Training steps return here first: no parameter lookup per step.
             return super().infer(x, **fit_params)
@@ -1075,6 +1089,36 @@ default="per_step"
             # Some output is not row-aligned: padding would change it.
             return super().infer(x, **fit_params)
         return output[:n_rows]
+
+    def _first_forward(self, x, **fit_params):
+        """The module's first forward pass, with torch's shape errors
+        translated: an input of another width than the module's first layer
+        takes fails deep in torch (``mat1 and mat2 shapes cannot be
+        multiplied``), where the cause is the data or ``module__n_features``."""
+        self._input_accepted = True
+        try:
+            return self.infer(x, **fit_params)
+        except RuntimeError as error:
+            self._input_accepted = False
+            if not _SHAPE_ERROR.search(str(error)):
+                raise
+            width = getattr(self, "n_features_in_", None)
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else None
+            filled = self.get_params().get("module__n_features")
+            raise ValueError(
+                "The module cannot take the input: "
+                f"{str(error).splitlines()[0]}. "
+                + (f"The input has {width} features per example (a batch of "
+                   f"shape {shape}). " if width is not None else
+                   f"A batch of the input has shape {shape}. ")
+                + ("module__n_features=" + repr(filled) + " was set: make it "
+                   "match the input, or leave it unset for CrestClassifier to "
+                   "fill it from X. " if filled is not None else
+                   "CrestClassifier passes n_features (the number of columns "
+                   "of 2-D input) to a module class that takes it; a module "
+                   "built beforehand, or one with a fixed input size, must be "
+                   "built for this input. ")
+                + "Check the in_features of the module's first layer.") from error
 
     def _eval_batch_size(self):
         """Rows per evaluation batch: ``iterator_valid__batch_size`` if set,
@@ -1165,13 +1209,81 @@ default="per_step"
             return losses.mean()
         return (weights.to(losses.device) * losses).mean()
 
+    def steps_per_epoch(self, n_samples, *, n_processes=1):
+        """Optimizer steps of one training epoch over ``n_samples`` examples.
+
+        What a per-batch learning-rate schedule must be sized with (skorch's
+        ``LRScheduler(..., step_every="batch")``, such as ``OneCycleLR``'s
+        ``total_steps = max_epochs * steps_per_epoch(n)``): under a step
+        budget an epoch has far fewer steps than ``ceil(n / batch_size)``.
+
+        Parameters
+        ----------
+        n_samples : int
+            Training examples of the fit (after ``train_split`` holds out its
+            validation part).
+        n_processes : int, default=1
+            Processes of a data-parallel fit (:class:`AcceleratedCrestClassifier`);
+            ``batch_size`` is per process.
+
+        Returns
+        -------
+        int
+            ``ceil(train_frac * n / (n_processes * batch_size))`` for
+            ``"random"``, ``"per_step"``, ``"crest"``, ``"craig"`` and
+            ``"gradmatch"``; ``ceil(n / (n_processes * batch_size))`` for
+            ``"full"``. For ``"infobatch"`` the same count is the most an
+            epoch can take: a pruned epoch takes as many steps as its kept
+            examples fill, decided when the epoch starts (``history``'s
+            ``n_steps``), so a per-batch schedule sized with it ends early;
+            prefer an epoch-based schedule there.
+        """
+        n_samples, n_processes = int(n_samples), int(n_processes)
+        if n_samples < 1 or n_processes < 1:
+            raise ValueError(
+                f"steps_per_epoch needs n_samples >= 1 and n_processes >= 1; got "
+                f"n_samples={n_samples}, n_processes={n_processes}.")
+        self._validate_crest_params()
+        strategy = STRATEGIES[self.selection](
+            self._crest_config(), self.batch_size, check_random_state(0))
+        strategy.processes = TrainingProcesses(0, n_processes)
+        return int(strategy.steps_for(n_samples))
+
     def on_train_end(self, net, X=None, y=None, **kwargs):
         """Tell the strategy that the training call ended (also when a
-        callback such as ``EarlyStopping`` stopped it)."""
+        callback such as ``EarlyStopping`` stopped it), and warn about a
+        per-batch learning-rate schedule sized for other steps."""
         super().on_train_end(net, X=X, y=y, **kwargs)
         strategy = getattr(self, "schedule_", None)
         if strategy is not None:
             strategy.end_training_call()
+        self._warn_about_per_batch_schedules()
+
+    def _warn_about_per_batch_schedules(self):
+        """A per-batch ``LRScheduler`` whose scheduler has a length
+        (``total_steps``, ``T_max``) that the fit's steps did not match: under
+        a step budget the usual ``max_epochs * ceil(n / batch_size)`` is far
+        more than the fit takes, and one-cycle never leaves its warm-up."""
+        for name, callback in getattr(self, "callbacks_", []):
+            scheduler = getattr(callback, "lr_scheduler_", None)
+            if getattr(callback, "step_every", None) != "batch" or scheduler is None:
+                continue
+            total = getattr(scheduler, "total_steps", None) or getattr(
+                scheduler, "T_max", None)
+            done = getattr(scheduler, "last_epoch", None)
+            if not isinstance(total, numbers.Integral) or done is None:
+                continue
+            if done < total - 1 or done > total:
+                n_train = getattr(getattr(self, "schedule_", None), "n_train", None)
+                sizing = (f" (steps_per_epoch({n_train}) = "
+                          f"{self.steps_per_epoch(n_train)} here)" if n_train else "")
+                user_warnings.warn(
+                    f"The per-batch learning-rate schedule {name!r} "
+                    f"({type(scheduler).__name__}) was sized for {total} steps, but "
+                    f"it was stepped {done} times: selection={self.selection!r} "
+                    "takes its own number of steps per epoch. Size it with "
+                    f"max_epochs * net.steps_per_epoch(n_train){sizing}, or "
+                    "schedule per epoch (step_every='epoch').")
 
     def on_grad_computed(self, net, named_parameters, batch=None, training=False,
                          **kwargs):
@@ -1254,6 +1366,12 @@ default="per_step"
         if is_dataset(X):
             return indices
         return self.classes_[indices]
+
+
+# Torch's messages for an input of the wrong width or channel count.
+_SHAPE_ERROR = re.compile(
+    r"shapes cannot be multiplied|size mismatch|to have \d+ channels|"
+    r"is invalid for input of size|must match the size of tensor")
 
 
 def _refuse_sample_weight(fit_params):

@@ -16,6 +16,8 @@ A fit without an accelerator, or with one process, gets
 fit runs exactly as it always did.
 """
 
+import os
+
 import numpy as np
 import torch
 
@@ -81,6 +83,18 @@ def training_processes(net):
     accelerator = getattr(net, "accelerator", None)
     world_size = int(getattr(accelerator, "num_processes", 1) or 1)
     if world_size <= 1:
+        if accelerator is not None and launched_as_several_but_one():
+            from . import _user_warnings as user_warnings
+
+            user_warnings.warn(
+                "This script was started by `accelerate launch` for several "
+                "processes, but it runs as one (the accelerator reports one "
+                "process): accelerate's launcher starts a single process where "
+                "it has no multi-process backend, as on CPUs without "
+                "--multi_gpu. The fit trains on the whole training set alone. "
+                "On CPUs launch with `torchrun --nproc_per_node N train.py`; on "
+                "GPUs with `accelerate launch --multi_gpu --num_processes N "
+                "train.py`.")
         return SINGLE_PROCESS
     import torch.distributed as dist
 
@@ -95,6 +109,16 @@ def training_processes(net):
     device = (torch.device(accelerator.device) if "nccl" in backend
               else torch.device("cpu"))
     return TrainingProcesses(accelerator.process_index, world_size, device)
+
+
+def launched_as_several_but_one(environ=None):
+    """Whether ``accelerate launch --num_processes N`` (N > 1) started this
+    process alone: its simple launcher sets a rendezvous address for N > 1
+    (``MASTER_ADDR``) and its own variables, but no ``WORLD_SIZE``, which
+    every multi-process launcher (torchrun, accelerate's own) sets."""
+    environ = os.environ if environ is None else environ
+    return ("ACCELERATE_MIXED_PRECISION" in environ and "MASTER_ADDR" in environ
+            and "WORLD_SIZE" not in environ)
 
 
 def local_module(module):

@@ -26,6 +26,7 @@ from skorch.dataset import get_len
 from skorch.utils import to_tensor
 from torch.utils.data import DataLoader
 
+from . import _user_warnings as user_warnings
 from ._data import IndexedData, data_device
 from ._processes import training_processes
 from .selection import SelectionModel
@@ -34,6 +35,33 @@ from .selection import SelectionModel
 STRATEGY_OWNED_LOADER_PARAMS = {"batch_size", "shuffle", "sampler", "batch_sampler",
                                  "drop_last"}
 
+
+
+def _warn_about_the_step_size(net, n_train, world_size):
+    """Warn, once per training call, where a step is larger than what it
+    stands for: a batch larger than the training set (each example repeats
+    within a step), or a budget far below one batch per epoch (an epoch
+    still takes a whole step)."""
+    batch_size, share = net.batch_size, n_train / max(world_size, 1)
+    if batch_size > share:
+        user_warnings.warn(
+            f"batch_size={batch_size} is larger than the {int(share):,} training "
+            f"examples{' of each process' if world_size > 1 else ''}: every step "
+            f"trains {batch_size:,} rows drawn from {int(share):,}, each about "
+            f"{batch_size / max(share, 1):.1f} times, so a step is more than the "
+            "data and train_frac no longer measures it. Use a batch_size of at "
+            f"most {int(share):,} (skorch's own loader would cap a batch at the data).")
+        return
+    if "train_frac" not in type(net.schedule_).parameters:
+        return
+    wanted = float(net.train_frac) * share
+    if wanted < batch_size / 2:
+        user_warnings.warn(
+            f"train_frac={net.train_frac!r} asks for {wanted:.1f} of the "
+            f"{int(share):,} training examples per epoch, but an epoch takes at "
+            f"least one step of batch_size={batch_size}: "
+            f"{batch_size / max(wanted, 1e-12):.0f} times the budget. Raise "
+            "train_frac, or lower batch_size, for the budget to mean what it says.")
 
 
 class EpochIterator:
@@ -75,6 +103,8 @@ class EpochIterator:
         net.schedule_.processes = training_processes(net)
         net.schedule_.begin_training_call(
             getattr(net, "_epochs_this_call", None) or net.max_epochs)
+        _warn_about_the_step_size(net, len(self.data),
+                                  net.schedule_.processes.world_size)
         if self.data.X is not None and (loader_params
                                         or net.iterator_train is not DataLoader):
             warnings.warn(

@@ -1883,3 +1883,93 @@ def test_a_criterion_under_another_name_points_to_per_example_loss(digits600):
                       train_split=None, verbose=0)
     with pytest.raises(AttributeError, match="override per_example_loss"):
         net.fit(X, y)
+
+
+# ------------------------------------------- a new user's traps (round two)
+
+def test_a_mistyped_selection_lists_the_modes_sorted_and_suggests_one(digits600):
+    X, y = digits600
+    with pytest.raises(InvalidParameterError) as caught:
+        make_net(selection="crset").fit(X, y)
+    message = str(caught.value)
+    assert ("must be one of 'craig', 'crest', 'full', 'gradmatch', 'infobatch', "
+            "'per_step', 'random'; got 'crset'. Did you mean 'crest'?") in message
+    with pytest.raises(InvalidParameterError, match="got 'zzz'.$"):
+        make_net(selection="zzz").fit(X, y)
+
+
+@pytest.mark.parametrize("how", ["module__n_features", "built module"])
+def test_an_input_of_another_width_is_named_as_such(digits600, how):
+    X, y = digits600
+    if how == "built module":
+        net = make_net(module=torch.nn.Sequential(torch.nn.Linear(60, 10)))
+    else:
+        net = make_net(module__n_features=60)
+    with pytest.raises(ValueError, match="The input has 64 features per example") \
+            as caught:
+        net.fit(X, y)
+    assert "shapes cannot be multiplied" in str(caught.value)
+    assert (("module__n_features=60 was set" in str(caught.value))
+            == (how == "module__n_features"))
+    # The same estimator fits once the width is right.
+    net.set_params(module=MLP, module__n_features=64).fit(X, y)
+    assert net.score(X, y) > 0.2
+
+
+def test_a_batch_larger_than_the_data_warns(digits600):
+    X, y = digits600
+    with pytest.warns(UserWarning, match="batch_size=5000 is larger than the 600"):
+        make_net(batch_size=5000, max_epochs=1).fit(X, y)
+    with pytest.warns(UserWarning, match="train_frac=0.001 asks for 0.6 of the 600"):
+        make_net(train_frac=0.001, max_epochs=1).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_net(max_epochs=1).fit(X, y)  # 0.3 * 600 = 180 >= 32 / 2
+
+
+@pytest.mark.parametrize("selection, expected", [
+    ("random", 6), ("per_step", 6), ("crest", 6), ("craig", 6), ("gradmatch", 6),
+    ("full", 19), ("infobatch", 19)])
+def test_steps_per_epoch_is_what_a_fit_takes(digits600, selection, expected):
+    X, y = digits600
+    params = {} if selection in ("full", "infobatch") else {"train_frac": 0.3}
+    net = CrestClassifier(MLP, selection=selection, batch_size=32, max_epochs=3,
+                          train_split=None, verbose=0, random_state=0, **params)
+    assert net.steps_per_epoch(600) == expected  # before fit, from the settings
+    # ceil(0.3 * 600 / 32) = 6; with two processes of 32 examples a step,
+    # ceil(0.3 * 600 / 64) = 3 (and ceil(600 / 64) = 10 for whole epochs).
+    assert net.steps_per_epoch(600, n_processes=2) == (3 if params else 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net.fit(X, y)
+    steps = net.history[:, "n_steps"]
+    if selection == "infobatch":
+        # Its unpruned first epoch takes the most; a pruned one fewer.
+        assert steps[0] == expected and steps[1] < expected
+    else:
+        assert steps == [expected] * 3
+    with pytest.raises(ValueError, match="n_samples >= 1"):
+        net.steps_per_epoch(0)
+
+
+def test_a_per_batch_schedule_sized_for_full_epochs_warns(digits600):
+    from skorch.callbacks import LRScheduler
+
+    X, y = digits600
+
+    def one_cycle(total):
+        return LRScheduler(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.1,
+                           total_steps=total, step_every="batch")
+
+    net = make_net(max_epochs=4, callbacks=[("one_cycle", one_cycle(4 * 19))])
+    with pytest.warns(UserWarning, match=r"sized for 76 steps, but it was stepped "
+                                         r"24 times.*steps_per_epoch\(600\) = 6"):
+        net.fit(X, y)
+    # Sized with steps_per_epoch: no warning, and one-cycle ends at its floor.
+    total = 4 * net.steps_per_epoch(600)
+    net.set_params(callbacks=[("one_cycle", one_cycle(total))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.fit(X, y)
+    scheduler = dict(net.callbacks_)["one_cycle"].lr_scheduler_
+    assert scheduler.last_epoch == total

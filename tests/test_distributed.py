@@ -281,3 +281,44 @@ def test_progress_bar_shows_on_the_main_process_only(capsys):
         net.fit(X_train, y_train)
         shown = capsys.readouterr().err
         assert "it/s" in shown or "s/it" in shown
+
+
+def test_a_multi_process_launch_that_runs_one_process_warns(monkeypatch):
+    """`accelerate launch --num_processes 2` on a CPU machine starts one
+    process (no multi-process backend without --multi_gpu): its environment
+    has a rendezvous address but no WORLD_SIZE. The fit says so."""
+    from accelerate import Accelerator
+
+    from sklearn_crest._processes import launched_as_several_but_one
+
+    launched = {"ACCELERATE_MIXED_PRECISION": "no", "MASTER_ADDR": "127.0.0.1"}
+    assert launched_as_several_but_one(launched)
+    assert not launched_as_several_but_one({**launched, "WORLD_SIZE": "2"})  # torchrun
+    assert not launched_as_several_but_one({"ACCELERATE_MIXED_PRECISION": "no"})  # N=1
+    assert not launched_as_several_but_one({})  # python train.py
+
+    class Net:
+        accelerator = Accelerator(cpu=True)
+
+    for name, value in launched.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with pytest.warns(UserWarning, match="runs as one.*torchrun --nproc_per_node N"):
+        assert training_processes(Net()) is SINGLE_PROCESS
+
+
+@pytest.mark.parametrize("params, prints", [({"verbose": 0}, False),
+                                            ({"callbacks__print_log": None}, False),
+                                            ({"verbose": 1}, True)])
+def test_the_epoch_table_follows_verbose(capsys, params, prints):
+    """skorch's mixin printed the epoch table through accelerator.print,
+    whatever verbose said; callbacks__print_log=None crashed."""
+    from accelerate import Accelerator
+
+    X_train, _, y_train, _ = digits_split()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        AcceleratedCrestClassifier(
+            IndexedMLP, accelerator=Accelerator(cpu=True),
+            **{**COMMON, "max_epochs": 1, **params}).fit(X_train, y_train)
+    assert ("train_loss" in capsys.readouterr().out) == prints

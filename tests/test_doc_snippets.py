@@ -9,6 +9,7 @@ first. A snippet that cannot run here says why in a comment right before it:
 ``<!-- snippet-test: skip (...) -->`` in Markdown.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -70,3 +71,23 @@ def test_every_snippet_runs(document, tmp_path):
                           capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, (
         f"a snippet of {document.name} failed:\n{done.stderr[-3000:]}")
+
+
+def test_the_distributed_pages_launch_command_runs_two_processes(tmp_path):
+    """docs/distributed.rst's first launch command, as written, on its
+    train.py: two CPU processes (not one that trains alone)."""
+    page = (ROOT / "docs" / "distributed.rst").read_text()
+    (train_py,) = [code for code in snippets(ROOT / "docs" / "distributed.rst")[0]
+                   if code.startswith("# train.py")]
+    (tmp_path / "train.py").write_text(_PRELUDE + train_py)
+    command = re.search(r"^    (torchrun --nproc_per_node 2 train\.py)", page, re.M)
+    assert command, "the page's first launch command changed: update this test"
+    argv = command.group(1).split()
+    # torchrun is the console script of the environment that runs the tests.
+    argv[0] = str(Path(sys.executable).with_name("torchrun"))
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, check=False,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 process(es), test accuracy" in done.stdout, done.stdout[-2000:]
+    assert (tmp_path / "model.pkl").exists()

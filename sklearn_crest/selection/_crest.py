@@ -172,9 +172,8 @@ class CrestRegions(SelectionStrategy):
         # once, but regions often end before the last ones are used, and each
         # costs a forward pass over a whole random subset.
         self._grow_region(model, data, min(2, self.n_coresets))
-        # The check sample: a sample of the random subsets, gathered once, so
-        # that every check sees exactly these tensors (no re-reading, and no
-        # fresh augmentation from a Dataset's transforms).
+        # The quadratic model: from the region's first training step, or
+        # fitted on a check sample of the subsets now.
         if self.config["check_loss"] == "training":
             self._await_training_anchor(model, data)
         else:
