@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy import sparse
 from skorch import NeuralNet, NeuralNetClassifier
-from skorch.callbacks import ProgressBar
+from skorch.callbacks import PrintLog, ProgressBar
 from skorch.dataset import ValidSplit, get_len
 from skorch.exceptions import NotInitializedError
 from skorch.history import DistributedHistory
@@ -52,7 +52,13 @@ from ._training_iterator import (
     EpochIterator,
     StepBudgetProgressBar,
 )
-from .selection import SELECTION_NAMES, STRATEGIES, SelectionModel, parameters_in_use
+from .selection import (
+    HISTORY_KEYS,
+    SELECTION_NAMES,
+    STRATEGIES,
+    SelectionModel,
+    parameters_in_use,
+)
 
 # The CREST hyperparameters, with their defaults: the authors', except the
 # selection mode, region_coresets, random_subset_size and check_loss
@@ -978,6 +984,15 @@ default="per_step"
                 # skorch's 'auto' total is len(data) / batch_size; CREST's
                 # epochs have train_frac of that.
                 callback.__class__ = StepBudgetProgressBar
+            if isinstance(callback, PrintLog) and callback.keys_ignored is None:
+                # The epoch table shows the figures the mode fills; the
+                # others stay in history (16 columns and 230 characters wide
+                # when all were printed, most of them always 0).
+                strategy = STRATEGIES.get(self.selection)
+                shown = set(getattr(strategy, "printed_history", ()))
+                if self.drop_learned:
+                    shown.add("pool_size")
+                callback.keys_ignored_ |= set(HISTORY_KEYS) - shown
         return self
 
     def get_iterator(self, dataset, training=False):

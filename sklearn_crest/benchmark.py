@@ -678,14 +678,34 @@ def _difference(row, key, sign=1.0):
     if not np.isfinite(mean):
         return None
     return (f"{100 * sign * mean:+.2f} pt"
-            + (f" +- {100 * se:.2f}" if np.isfinite(se) else ""))
+            + (f" +- {100 * se:.2f}" if np.isfinite(se) else "")
+            + (" (within 2 standard errors)" if np.isfinite(se)
+               and abs(mean) <= 2 * se else ""))
 
 
-def verdict(summary):
+def verdict(summary, config=None):
     """One sentence per question: do coresets beat random batches at equal
     steps, and at equal wall-clock? What does InfoBatch cost in accuracy and
     save in time, against full data and random batches at its budget? Does
-    RS2's sampling without replacement beat random batches?"""
+    RS2's sampling without replacement beat random batches? Then the caveats
+    of a run too small to answer them: one seed, or too few epochs."""
+    text = _verdict(summary)
+    caveats = []
+    if summary and min(row["n_seeds"] for row in summary.values()) < 2:
+        caveats.append("one seed: no standard error, and differences of a few "
+                       "tenths of a point are within the spread between seeds; "
+                       "run --seeds 3 or more before trusting them")
+    epochs = (config or {}).get("epochs")
+    selective = [m for m in summary if _selects(m) and SELECTIONS[m] != "infobatch"]
+    if epochs is not None and epochs <= 2 and selective:
+        caveats.append(f"{epochs} epoch(s): the first is the random warm-up, so "
+                       f"the coreset methods selected in {epochs - 1} epoch(s) only")
+    if caveats:
+        text += " Caveats: " + "; ".join(caveats) + "."
+    return text
+
+
+def _verdict(summary):
     lines = []
     selective = [m for m in ("per_step", "crest", "craig", "gradmatch") if m in summary]
     if "random" in summary and selective:
@@ -752,7 +772,7 @@ def format_report(summary, config=None):
     paper = format_paper_table(summary)
     head = describe_config(config) + "\n\n" if config else ""
     return (head + format_table(summary) + "\n\n" + legend(summary) + "\n\n"
-            + verdict(summary)
+            + verdict(summary, config)
             + ("\n\nIn the paper's layout (Table 1, Figure 2):\n\n" + paper
                if paper else ""))
 
@@ -763,7 +783,7 @@ def _format_speedup(value):
 
 def _config(args):
     """The settings a result file records: every option but --quiet."""
-    return {k: v for k, v in vars(args).items() if k != "quiet"}
+    return {k: v for k, v in vars(args).items() if k not in ("quiet", "epoch_log")}
 
 
 def write_outputs(runs, summary, args, out):
@@ -856,7 +876,10 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     says what the default is (a default that depends on other options)."""
 
     def _get_help_string(self, action):
-        if action.default is None or "default:" in (action.help or ""):
+        if (action.default is None or "default:" in (action.help or "")
+                or isinstance(action.default, bool)):
+            # A flag's default is its absence: "(default: True)" after
+            # --no-warm-up read as the opposite of what it does.
             return action.help
         return super()._get_help_string(action)
 
@@ -928,7 +951,10 @@ def parse_args(argv=None):
                         help="folder for results.json, results.csv, summary.md "
                              "and the plots")
     parser.add_argument("--quiet", action="store_true",
-                        help="print only the report, no per-epoch progress")
+                        help="print only the report, no progress lines")
+    parser.add_argument("--epoch-log", action="store_true",
+                        help="print every run's per-epoch progress on the console "
+                             "too (it is always written to progress.log in --out)")
     parser.add_argument("--merge", nargs="+", metavar="DIR", default=None,
                         help="train nothing: merge the runs of earlier --out "
                              "folders (the same dataset, model, epochs, budget and "
@@ -1049,6 +1075,18 @@ def main(argv=None):
         if not args.quiet:
             print(message, file=sys.stderr, flush=True)
 
+    # One line per run on the console, so that the report is on the first
+    # screen; every epoch of every run in progress.log.
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = open(out / "progress.log", "w")
+
+    def epoch_log(message):
+        progress.write(message + "\n")
+        progress.flush()
+        if args.epoch_log and not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
     try:
         data = load_data(args.dataset, args.model, args.data_home, args.label_noise,
                          eval_set=args.eval_set)
@@ -1074,15 +1112,18 @@ def main(argv=None):
                 train_frac = equal_steps_train_frac(done[EQUAL_STEPS[method]],
                                                     len(data[1]), args.batch_size,
                                                     args.epochs)
-            done[method] = run_one(method, seed, data, args, log, train_frac)
-            runs.append(done[method])
+            done[method] = run = run_one(method, seed, data, args, epoch_log,
+                                         train_frac)
+            runs.append(run)
+            log(f"[{method} seed {seed}] {args.eval_set} acc {run['test_acc'][-1]:.4f}"
+                f" after {run['steps'][-1]} steps in {run['wall_s'][-1]:.1f} s")
+    progress.close()
     summary = summarize(runs)
-    out = Path(args.out)
     plots = write_outputs(runs, summary, args, out)
     print(format_report(summary, _config(args)))
     print(f"\nwrote {out / 'results.json'}, {out / 'results.csv'}, "
           f"{out / 'summary.md'}" + "".join(f", {p}" for p in plots)
-          + f" in {time.perf_counter() - start:.0f} s")
+          + f", {out / 'progress.log'} in {time.perf_counter() - start:.0f} s")
     return 0
 
 

@@ -64,10 +64,25 @@ def test_quiet_prints_only_the_table(tmp_path, capsys):
 
 
 def test_progress_lines_without_quiet(tmp_path, capsys):
+    # One line per run on the console; every epoch in progress.log, and on
+    # the console too with --epoch-log.
     benchmark.main(["--epochs", "2", "--seeds", "1", "--hidden", "16",
-                    "--methods", "crest", "--out", str(tmp_path)])
+                    "--methods", "random,crest", "--out", str(tmp_path)])
     err = capsys.readouterr().err
-    assert err.count("[ crest seed 0] epoch") == 2
+    assert err.count("[ crest seed 0] epoch") == 0
+    assert "[crest seed 0] test acc" in err and "[random seed 0] test acc" in err
+    assert (tmp_path / "progress.log").read_text().count("[ crest seed 0] epoch") == 2
+    benchmark.main(["--epochs", "2", "--seeds", "1", "--hidden", "16",
+                    "--methods", "crest", "--out", str(tmp_path), "--epoch-log"])
+    assert capsys.readouterr().err.count("[ crest seed 0] epoch") == 2
+
+
+def test_help_shows_no_default_for_flags(capsys):
+    with pytest.raises(SystemExit):
+        benchmark.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--no-warm-up" in text and "(default: True)" not in text
+    assert "(default: False)" not in text
 
 
 def test_flip_labels_flips_the_fraction_to_other_classes():
@@ -436,8 +451,8 @@ def test_random_pruning_gets_infobatchs_steps_and_equal_time_its_wall_clock(
     report = (tmp_path / "summary.md").read_text()
     for method in accuracy:
         assert f"| {method} |" in report
-    assert "Verdict: InfoBatch minus full data: -0.50 pt +- 0.50 in accuracy, with " \
-        in report
+    assert ("Verdict: InfoBatch minus full data: -0.50 pt +- 0.50 (within 2 "
+            "standard errors) in accuracy, with " in report)
     steps_saved = 1 - summary["infobatch"]["steps"] / summary["full"]["steps"]
     assert (f"{steps_saved:.0%} of full's steps saved and 63% +- 3% of its "
             "wall-clock saved" in report)
@@ -446,7 +461,7 @@ def test_random_pruning_gets_infobatchs_steps_and_equal_time_its_wall_clock(
     assert ("minus random batches at its wall-clock (random_at_infobatch_time): "
             "+4.00 pt" in report)
     assert ("RS2 (random batches without replacement) minus random (with "
-            "replacement) at equal steps: +2.00 pt +- 1.00." in report)
+            "replacement) at equal steps: +2.00 pt +- 1.00" in report)
     assert "random_pruning minus infobatch at equal steps: -1.00 pt" in report
     assert "random_at_infobatch_time minus infobatch at equal wall-clock" in report
     # The coreset sentences need a coreset method; none ran.
@@ -566,3 +581,18 @@ def test_the_command_runs_infobatch_rs2_and_their_baselines(tmp_path, monkeypatc
     assert "minus random batches at its steps (random_pruning): " in report
     assert "RS2 (random batches without replacement) minus random (with " in report
     assert "random_pruning: random batches with infobatch's total steps" in report
+
+
+def test_the_verdict_says_when_a_run_is_too_small_to_answer():
+    summary = {"random": {"n_seeds": 1}, "crest": {"n_seeds": 1,
+                                                     "vs_random_mean": 0.004}}
+    text = benchmark.verdict(summary, {"epochs": 2})
+    assert "Caveats: one seed: no standard error" in text
+    assert "2 epoch(s): the first is the random warm-up" in text
+    summary = {"random": {"n_seeds": 3},
+               "crest": {"n_seeds": 3, "vs_random_mean": 0.004, "vs_random_se": 0.003}}
+    text = benchmark.verdict(summary, {"epochs": 20})
+    assert "crest +0.40 pt +- 0.30 (within 2 standard errors)" in text
+    assert "Caveats" not in text
+    summary["crest"]["vs_random_se"] = 0.001
+    assert "standard errors" not in benchmark.verdict(summary, {"epochs": 20})

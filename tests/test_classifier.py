@@ -1973,3 +1973,21 @@ def test_a_per_batch_schedule_sized_for_full_epochs_warns(digits600):
         net.fit(X, y)
     scheduler = dict(net.callbacks_)["one_cycle"].lr_scheduler_
     assert scheduler.last_epoch == total
+
+
+@pytest.mark.parametrize("selection, printed, hidden", [
+    ("random", {"n_steps"}, {"n_selections", "check_s", "selected_loss"}),
+    ("per_step", {"n_selections", "selection_s"}, {"n_checks", "check_s"}),
+    ("crest", {"n_selections", "n_checks", "check_s"}, {"subset_loss", "pool_size"}),
+    ("infobatch", {"n_kept", "n_pruned"}, {"n_selections", "coreset_size"})])
+def test_the_epoch_table_shows_what_the_mode_fills(digits600, capsys, selection,
+                                                   printed, hidden):
+    X, y = digits600
+    params = {} if selection == "infobatch" else {"train_frac": 0.3}
+    net = CrestClassifier(MLP, selection=selection, batch_size=32, max_epochs=2,
+                          train_split=None, random_state=0, **params).fit(X, y)
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert printed <= set(header) and not hidden & set(header), header
+    assert len(" ".join(header)) < 120
+    # Everything stays in history.
+    assert {"n_selections", "check_s", "selected_loss"} <= set(net.history[-1])

@@ -30,7 +30,7 @@ below, or :func:`register_strategy` for one defined elsewhere), its
 parameters in the estimator, and its tests.
 """
 
-from ._base import SelectionStrategy
+from ._base import HISTORY_KEYS, SelectionStrategy
 from ._craig import CraigSubsets
 from ._crest import CrestRegions
 from ._full import FullData
@@ -96,6 +96,6 @@ def parameters_in_use():
     return {parameter: tuple(names) for parameter, names in used.items()}
 
 
-__all__ = ["STRATEGIES", "SelectionModel", "SelectionStrategy", "CrestRegions",
+__all__ = ["HISTORY_KEYS", "STRATEGIES", "SelectionModel", "SelectionStrategy", "CrestRegions",
            "PerStepCoresets", "CraigSubsets", "GradMatchSubsets", "InfoBatchPruning",
            "RandomBatches", "FullData", "parameters_in_use", "register_strategy"]

@@ -85,6 +85,9 @@ class SelectionStrategy:
 
     name = None
     parameters = ()
+    # The history figures that the epoch table prints for this mode (all of
+    # HISTORY_KEYS and extra_history's stay in history).
+    printed_history = ("n_steps",)
     region_parameters = ()
     warm_up_epochs = 1
     plans_epochs = True
@@ -613,6 +616,13 @@ _SHARED_STATE = frozenset((
     "pool", "pool_owner", "n_owned", "_class_members", "_class_streams",
     "_quota_cache", "epoch", "global_step", "loss_watch", "loss_watch_epoch",
     "labels", "n_classes", "subset_size_warned", "epoch_stats"))
+
+
+#: Every per-epoch figure a strategy records in the history (extra_history's
+#: own keys aside).
+HISTORY_KEYS = ("n_selections", "n_checks", "n_steps", "n_forward_examples",
+                "selection_s", "selection_forward_s", "check_s", "pool_size",
+                "coreset_size", "selected_loss", "subset_loss")
 
 
 def group_by_class(positions, labels, n_classes):

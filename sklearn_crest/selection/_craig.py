@@ -24,6 +24,7 @@ class CraigSubsets(EpochSubsetStrategy):
     """CRAIG: per-class facility location on the whole pool, once per epoch."""
 
     name = "craig"
+    printed_history = ("n_selections", "n_steps", "selection_s", "coreset_size")
     parameters = ("train_frac", "drop_learned", "watch_interval", "drop_interval",
                   "drop_thresh", "min_train_frac", "selection_metric",
                   "class_balance", "selection_interval", "selection_precision",

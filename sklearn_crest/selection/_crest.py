@@ -75,6 +75,8 @@ class CrestRegions(SelectionStrategy):
     """CREST: coresets reused while a quadratic loss model holds."""
 
     name = "crest"
+    printed_history = ("n_selections", "n_checks", "n_steps", "selection_s",
+                       "check_s")
     parameters = ("train_frac", "random_subset_size", "num_minibatch_coreset",
                   "check_interval", "check_thresh_factor", "interval_mul",
                   "batch_num_mul", "check_sample_size", "check_loss",

@@ -24,6 +24,7 @@ class GradMatchSubsets(EpochSubsetStrategy):
     """GradMatch: per-class gradient matching by OMP on the whole pool."""
 
     name = "gradmatch"
+    printed_history = ("n_selections", "n_steps", "selection_s", "coreset_size")
     parameters = ("train_frac", "drop_learned", "watch_interval", "drop_interval",
                   "drop_thresh", "min_train_frac", "class_balance",
                   "selection_interval", "gradmatch_regularization",

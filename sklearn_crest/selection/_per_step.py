@@ -26,6 +26,7 @@ class PerStepCoresets(SelectionStrategy):
     """A fresh weighted coreset from a fresh random subset at every step."""
 
     name = "per_step"
+    printed_history = ("n_selections", "n_steps", "selection_s")
     parameters = ("train_frac", "random_subset_size", "proxy_reuse_steps",
                   "drop_learned", "watch_interval", "drop_interval", "drop_thresh",
                   "min_train_frac", "selection_metric", "class_balance",
