@@ -25,8 +25,8 @@ def test_quickstart_has_exactly_two_commands_that_ci_runs_verbatim():
         assert command.strip() in ci_lines
     # CPU torch is installed before the package in both commands.
     for command in commands:
-        assert command.index("pip install torch==2.13.0") < command.index(
-            "pip install -e")
+        assert command.index("pip install -q torch==2.13.0") < command.index(
+            "pip install -q -e")
 
 
 def test_public_surface():
