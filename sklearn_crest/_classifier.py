@@ -249,9 +249,9 @@ default="per_step"
         With ``check_loss="sample"``: examples of the random subsets (a fixed
         sample per selection) on which the quadratic model is fitted, and on
         which each check measures the loss (with ``"training"``, only where a
-        training step override hands CREST no gradient, which warns). The authors' check measures all the
-        random subsets at each check, which dominated the fit time of a
-        prototype. Smaller samples are cheaper but noisier: on Fashion-MNIST
+        training step override hands CREST no gradient, which warns). The
+        authors' check measures all the random subsets at each check, which
+        dominated the fit time of a prototype. Smaller samples are cheaper but noisier: on Fashion-MNIST
         (MLP), 512 examples took the same re-selection decision as the
         all-subsets check in 97% of checks, 128 in 69% and 32 in 73%, and the
         noisier checks fired more often (benchmarks/RESULTS.md).
@@ -1289,9 +1289,12 @@ default="per_step"
             if not isinstance(total, numbers.Integral) or done is None:
                 continue
             if done < total - 1 or done > total:
-                n_train = getattr(getattr(self, "schedule_", None), "n_train", None)
+                strategy = getattr(self, "schedule_", None)
+                n_train = getattr(strategy, "n_train", None)
+                world = getattr(getattr(strategy, "processes", None), "world_size", 1)
                 sizing = (f" (steps_per_epoch({n_train}) = "
-                          f"{self.steps_per_epoch(n_train)} here)" if n_train else "")
+                          f"{self.steps_per_epoch(n_train, n_processes=world)} here)"
+                          if n_train else "")
                 user_warnings.warn(
                     f"The per-batch learning-rate schedule {name!r} "
                     f"({type(scheduler).__name__}) was sized for {total} steps, but "
