@@ -11,17 +11,19 @@ selected.
 
 Choices, and where they depart from the authors' code:
 
-- ``L0``, ``g`` and ``h`` describe one loss, the one the checks measure (the
-  caller passes it as closures). ``g`` is its exact gradient at ``w0``. The
-  authors take ``g`` from AdaHessian's first-moment average of the weighted
-  coreset loss, which mixes in gradients of earlier regions, and ``L0`` from
-  another loss.
+- ``L0`` and ``g`` describe one loss, at ``w0`` exactly: :meth:`fit` takes
+  them from closures over a sample (CREST's ``check_loss="sample"``), and
+  :meth:`anchor_at` from what the caller computed (CREST's default: the
+  region's first training step's weighted coreset loss and its gradient).
+  The authors take ``g`` from AdaHessian's first-moment average of the
+  weighted coreset loss, which mixes in gradients of earlier regions.
 - ``h`` keeps AdaHessian's running RMS of the Hutchinson diagonal over the whole
-  run (beta2 = 0.999, bias-corrected, plus 1e-4): one Rademacher probe per
-  selection is too noisy on its own. ``h`` is therefore a positive curvature
-  magnitude, as in the authors' default.
-- Everything runs in eval mode (no dropout noise, BatchNorm running statistics
-  left untouched), like the loss it is compared against.
+  run (beta2 = 0.999, bias-corrected, plus 1e-4): one Rademacher probe is too
+  noisy on its own, and :meth:`probe` lets a caller probe on only some
+  selections. ``h`` is therefore a positive curvature magnitude, as in the
+  authors' default.
+- The probes and :meth:`fit` run in eval mode (no dropout noise, BatchNorm
+  running statistics left untouched).
 - ``delta`` is read from the parameters when the model is evaluated, so it is
   exact whatever the optimizer (momentum, weight decay, LR schedule) did. The
   authors re-derive it from a second backward per step and a stale learning
