@@ -101,13 +101,16 @@ class AcceleratedCrestClassifier(AccelerateMixin, CrestClassifier):
         # process prints through print, so verbose holds; the others print
         # nothing. Without a PrintLog (callbacks__print_log=None) there is no
         # sink to set.
-        if (self.callbacks__print_log__sink == "auto"
-                and getattr(self, "callbacks__print_log", True) is not None):
+        # (The mixin reads the sink attribute, so it is deleted there, and a
+        # later initialize finds no sink to set either.)
+        sink = getattr(self, "callbacks__print_log__sink", None)
+        if getattr(self, "callbacks__print_log", True) is None:
+            if sink is not None:
+                del self.callbacks__print_log__sink
+            return CrestClassifier._initialize_callbacks(self)
+        if sink == "auto":
             main = getattr(self.accelerator, "is_main_process", True)
             self.callbacks__print_log__sink = print if main else _print_nothing
-        elif self.callbacks__print_log__sink == "auto":
-            del self.callbacks__print_log__sink
-            return CrestClassifier._initialize_callbacks(self)
         return super()._initialize_callbacks()
 
     def evaluation_step(self, batch, training=False):

@@ -596,6 +596,19 @@ default="per_step"
         return tags
 
     def _validate_crest_params(self):
+        self._check_crest_params()
+        self._warn_ignored_hyperparameters()
+        ignored = sorted(set(self.get_params_for("iterator_train"))
+                         & STRATEGY_OWNED_LOADER_PARAMS)
+        if ignored:
+            warnings.warn(
+                f"iterator_train__{', iterator_train__'.join(ignored)} are not "
+                "used: CREST's schedule decides which examples each training "
+                "batch holds, and in what order.", UserWarning, stacklevel=3)
+
+    def _check_crest_params(self):
+        """The parameters' constraints, as errors (no warnings: also for
+        queries such as :meth:`steps_per_epoch`)."""
         if isinstance(self.selection, str) and self.selection not in SELECTION_NAMES:
             names = sorted(SELECTION_NAMES)
             close = difflib.get_close_matches(self.selection, names, n=1)
@@ -613,14 +626,6 @@ default="per_step"
                 f"of one training step and of one mini-batch coreset); got "
                 f"{self.batch_size!r}. skorch's batch_size=-1 (the whole dataset "
                 "in one batch) has no CREST meaning.")
-        self._warn_ignored_hyperparameters()
-        ignored = sorted(set(self.get_params_for("iterator_train"))
-                         & STRATEGY_OWNED_LOADER_PARAMS)
-        if ignored:
-            warnings.warn(
-                f"iterator_train__{', iterator_train__'.join(ignored)} are not "
-                "used: CREST's schedule decides which examples each training "
-                "batch holds, and in what order.", UserWarning, stacklevel=3)
 
     def _warn_ignored_hyperparameters(self):
         """Say, once per fit, which hyperparameters set away from their
@@ -1258,7 +1263,7 @@ default="per_step"
             raise ValueError(
                 f"steps_per_epoch needs n_samples >= 1 and n_processes >= 1; got "
                 f"n_samples={n_samples}, n_processes={n_processes}.")
-        self._validate_crest_params()
+        self._check_crest_params()
         strategy = STRATEGIES[self.selection](
             self._crest_config(), self.batch_size, check_random_state(0))
         strategy.processes = TrainingProcesses(0, n_processes)

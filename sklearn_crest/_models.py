@@ -4,6 +4,7 @@ Both take ``n_classes`` (and the MLP ``n_features``), which CrestClassifier
 fills in from the data.
 """
 
+import torch
 from torch import nn
 
 
@@ -56,8 +57,6 @@ class SmallCNN1d(nn.Module):
             nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
             nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
             nn.Flatten())
-        import torch
-
         width = self.features(torch.zeros(1, 1, length)).shape[1]
         self.classifier = nn.Linear(width, n_classes)
 

@@ -28,6 +28,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch.utils.data import TensorDataset
 
 from sklearn_crest import CrestClassifier
+from sklearn_crest.selection import HISTORY_KEYS, STRATEGIES
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -1950,6 +1951,12 @@ def test_steps_per_epoch_is_what_a_fit_takes(digits600, selection, expected):
         assert steps == [expected] * 3
     with pytest.raises(ValueError, match="n_samples >= 1"):
         net.steps_per_epoch(0)
+    # A query: it checks the settings but repeats none of fit's warnings.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.set_params(train_frac=0.3).steps_per_epoch(600)
+    with pytest.raises(ValueError, match="prune_ratio"):
+        net.set_params(prune_ratio=2.0).steps_per_epoch(600)
 
 
 def test_a_per_batch_schedule_sized_for_full_epochs_warns(digits600):
@@ -1991,3 +1998,16 @@ def test_the_epoch_table_shows_what_the_mode_fills(digits600, capsys, selection,
     assert len(" ".join(header)) < 120
     # Everything stays in history.
     assert {"n_selections", "check_s", "selected_loss"} <= set(net.history[-1])
+
+
+@pytest.mark.parametrize("selection", sorted(STRATEGIES))
+def test_history_keys_are_what_every_strategy_records(digits600, selection):
+    # The epoch table hides by HISTORY_KEYS: a figure recorded but not listed
+    # there would always print.
+    X, y = digits600
+    net = make_net(selection=selection, max_epochs=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net.fit(X, y)
+    extra = set(net.schedule_.extra_history())
+    assert set(net.schedule_.history_record()) == set(HISTORY_KEYS) | extra

@@ -318,7 +318,9 @@ def test_the_epoch_table_follows_verbose(capsys, params, prints):
     X_train, _, y_train, _ = digits_split()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        AcceleratedCrestClassifier(
+        net = AcceleratedCrestClassifier(
             IndexedMLP, accelerator=Accelerator(cpu=True),
             **{**COMMON, "max_epochs": 1, **params}).fit(X_train, y_train)
+        assert ("train_loss" in capsys.readouterr().out) == prints
+        net.fit(X_train, y_train)  # a second initialize finds its settings
     assert ("train_loss" in capsys.readouterr().out) == prints

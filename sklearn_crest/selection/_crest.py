@@ -297,7 +297,8 @@ class CrestRegions(SelectionStrategy):
         ``_PROBE_EVERY``-th selection only: the average spans the whole run,
         and one probe moves it little.
         """
-        if self.probe_countdown <= 0 or self.quadratic_model.n_probes == 0:
+        probe_due = self.probe_countdown <= 0 or self.quadratic_model.n_probes == 0
+        if probe_due and not self.quadratic_model.first_order:
             union = self.region["positions"]
             rows = self.rng.choice(union, size=min(self.batch_size, len(union)),
                                    replace=False)
