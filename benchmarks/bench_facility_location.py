@@ -215,7 +215,7 @@ def run_method(spec):
     if method.startswith("ours"):
         import torch
 
-        from sklearn_crest._facility_location import (
+        from sklearn_crest._coresets.facility_location import (
             _self_similarity,
             greedy_facility_location,
             select_coreset,
@@ -301,7 +301,7 @@ def run_profile(spec):
     import torch
     from apricot import FacilityLocationSelection
 
-    import sklearn_crest._facility_location as fl
+    import sklearn_crest._coresets.facility_location as fl
 
     if spec.get("torch_threads"):
         torch.set_num_threads(spec["torch_threads"])
@@ -436,7 +436,7 @@ def write_dense_kernels(features, directory, name):
     """Save our float32 kernel, and its float64 copy for apricot, as .npy files."""
     import torch
 
-    from sklearn_crest._facility_location import _self_similarity
+    from sklearn_crest._coresets.facility_location import _self_similarity
 
     kernel = _self_similarity(torch.from_numpy(features), "euclidean",
                               features.shape[1])
@@ -716,7 +716,7 @@ def main(argv=None):
             del graph
 
         # ---- measurements --------------------------------------------------
-        from sklearn_crest._facility_location import DEFAULT_MAX_KERNEL_BYTES
+        from sklearn_crest._coresets.facility_location import DEFAULT_MAX_KERNEL_BYTES
         default_block = DEFAULT_MAX_KERNEL_BYTES
         # (b) is the dense case: one block of 10,000 points (400 MB float32).
         dense_block = 512 * 2**20

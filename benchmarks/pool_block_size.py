@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from sklearn_crest._facility_location import pairwise_similarity, select_in_ground_sets
+from sklearn_crest._coresets.facility_location import pairwise_similarity, select_in_ground_sets
 
 
 def main(n=5000, picks=500, n_classes=10, repeats=3):

@@ -14,9 +14,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from . import _user_warnings as user_warnings
-from ._facility_location import allocate_budget, select_coreset
-from .selection._minibatch_coresets import minibatch_coresets
-from ._proxies import estimator_gradient_proxy
+from ._coresets.facility_location import allocate_budget, select_coreset
+from ._coresets.minibatch import minibatch_coresets
+from ._coresets.proxies import estimator_gradient_proxy
 
 
 # The share of the input in one random subset of method="crest" under "auto".

@@ -1334,7 +1334,7 @@ def test_with_augmentation_the_model_and_its_checks_see_the_same_tensors(digits6
                    check_loss="sample")
     net.fit(NoisyDigits(X, y))
     schedule = net.schedule_
-    from sklearn_crest._curvature import _flat
+    from sklearn_crest._coresets.curvature import _flat
     from sklearn_crest.selection import SelectionModel
 
     def _parameters(net):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_crest._curvature import QuadraticLossModel
+from sklearn_crest._coresets.curvature import QuadraticLossModel
 
 
 def separable_quadratic(curvatures, centre):

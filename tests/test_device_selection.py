@@ -11,7 +11,7 @@ from conftest import MLP
 
 from sklearn_crest import CrestClassifier
 from sklearn_crest.selection._per_step_device import _batched_greedy, _Layout, _padded_kernels
-from sklearn_crest._facility_location import select_in_ground_sets
+from sklearn_crest._coresets.facility_location import select_in_ground_sets
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 

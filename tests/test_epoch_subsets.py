@@ -9,9 +9,9 @@ import torch
 from conftest import MLP
 
 from sklearn_crest import CrestClassifier
-from sklearn_crest._facility_location import pairwise_similarity
-from sklearn_crest._gradient_matching import gradient_matching_error
-from sklearn_crest._proxies import softmax_minus_onehot
+from sklearn_crest._coresets.facility_location import pairwise_similarity
+from sklearn_crest._coresets.gradient_matching import gradient_matching_error
+from sklearn_crest._coresets.proxies import softmax_minus_onehot
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from sklearn.datasets import make_blobs
 
-import sklearn_crest._facility_location as fl
-from sklearn_crest._facility_location import (
+import sklearn_crest._coresets.facility_location as fl
+from sklearn_crest._coresets.facility_location import (
     allocate_budget,
     assign_to_selection,
     greedy_facility_location,

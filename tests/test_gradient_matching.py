@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sklearn_crest._gradient_matching import (
+from sklearn_crest._coresets.gradient_matching import (
     gradient_matching_error,
     gradient_matching_subset,
     nonnegative_omp,

@@ -5,7 +5,7 @@ import torch
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from sklearn_crest._proxies import estimator_gradient_proxy, softmax_minus_onehot
+from sklearn_crest._coresets.proxies import estimator_gradient_proxy, softmax_minus_onehot
 
 
 def test_softmax_minus_onehot_is_the_cross_entropy_gradient():

@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.naive_bayes import GaussianNB
 
 from sklearn_crest import CoresetSelector, CoresetTrainer
-from sklearn_crest._facility_location import allocate_budget
+from sklearn_crest._coresets.facility_location import allocate_budget
 
 METHODS = ["facility_location", "random", "crest"]
 
@@ -625,7 +625,7 @@ def test_rare_classes_keep_a_sample_and_tiny_budgets_are_refused():
 
 
 def test_allocate_budget_every_class():
-    from sklearn_crest._facility_location import allocate_budget
+    from sklearn_crest._coresets.facility_location import allocate_budget
 
     sizes = [2700, 285, 15]
     assert allocate_budget(sizes, 30).tolist() == [27, 3, 0]

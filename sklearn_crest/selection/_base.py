@@ -42,11 +42,11 @@ import numpy as np
 import torch
 
 from .. import _user_warnings as user_warnings
-from .._facility_location import allocate_budget
+from .._coresets.facility_location import allocate_budget
 from .._processes import SINGLE_PROCESS
-from .._proxies import softmax_minus_onehot
+from .._coresets.proxies import softmax_minus_onehot
 from ._class_streams import ClassStreams
-from ._minibatch_coresets import minibatch_coresets, quotas_per_subset
+from .._coresets.minibatch import minibatch_coresets, quotas_per_subset
 from ._selection_pass import chunk_rows, selection_outputs
 
 
@@ -425,7 +425,7 @@ class SelectionStrategy:
 
     def _coresets_from(self, subsets, union, proxies, losses):
         """One weighted mini-batch coreset of ``batch_size`` from each random
-        subset (``_minibatch_coresets.py``); ``union`` is the sorted positions
+        subset (``_coresets/minibatch.py``); ``union`` is the sorted positions
         that the rows of ``proxies`` and ``losses`` describe. Returns
         ``(positions, weights)`` per subset, weights of mean 1."""
         rows = [[np.searchsorted(union, part) for part in parts] for parts in subsets]

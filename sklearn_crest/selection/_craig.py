@@ -9,7 +9,7 @@ the engine's blocked kernel path.
 
 import numpy as np
 
-from .._facility_location import allocate_budget, select_in_ground_sets
+from .._coresets.facility_location import allocate_budget, select_in_ground_sets
 from ._base import group_by_class
 from ._epoch_subset import EpochSubsetStrategy
 

@@ -4,7 +4,7 @@ quadratic model of the loss holds (Yang, Kang, Mirzasoleiman, ICML 2023).
 1. **Selection.** A region starts with two coresets from two random subsets
    (``random_subset_size``; ``"auto"``: two batches, as ``per_step``) and a
    quadratic model of the loss around the current parameters
-   (``_curvature.py``). With ``check_loss="training"`` (the default) the
+   (``_coresets/curvature.py``). With ``check_loss="training"`` (the default) the
    model's ``L0`` and ``g`` are the region's first training step's weighted
    coreset loss and its gradient, which skorch computes anyway
    (``observe_gradient``, from ``on_grad_computed``), and its curvature is the
@@ -55,7 +55,7 @@ import numpy as np
 import torch
 
 from .. import _user_warnings as user_warnings
-from .._curvature import QuadraticLossModel
+from .._coresets.curvature import QuadraticLossModel
 from ._base import SelectionStrategy
 from ._class_streams import draw_per_class
 from ._selection_pass import CPU_BATCHES_PER_CHUNK, prediction, take_rows

@@ -15,8 +15,8 @@ import time
 import numpy as np
 import torch
 
-from .._facility_location import allocate_budget
-from .._proxies import softmax_minus_onehot
+from .._coresets.facility_location import allocate_budget
+from .._coresets.proxies import softmax_minus_onehot
 from ._base import SelectionStrategy
 
 

@@ -3,7 +3,7 @@ paper's other per-epoch baseline.
 
 Orthogonal matching pursuit picks, per class, examples whose weighted
 last-layer gradients match the class's mean gradient
-(``_gradient_matching.py``), as CORDS's "PerClassPerGradient" variant: for an
+(``_coresets/gradient_matching.py``), as CORDS's "PerClassPerGradient" variant: for an
 example of class ``c`` the gradient of its loss with respect to the output
 layer's bias ``c`` and weight row ``c``. The layer's inputs are recorded
 during the same eval pass that gives the proxies.
@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from .. import _user_warnings as user_warnings
-from .._gradient_matching import gradient_matching_subset
-from .._proxies import OutputLayerInputs, find_output_layer
+from .._coresets.gradient_matching import gradient_matching_subset
+from .._coresets.proxies import OutputLayerInputs, find_output_layer
 from ._epoch_subset import EpochSubsetStrategy
 
 

@@ -15,7 +15,7 @@ positions is queued on the device without reading anything back:
 - the step's batch is gathered on the device from those positions, and the
   history's figures are read once per epoch.
 
-The greedy is the one of ``_facility_location._batched_naive_greedy`` (same
+The greedy is the one of ``_coresets.facility_location._batched_naive_greedy`` (same
 gains, in float64; first maximum on ties), so it chooses what the host path
 chooses, up to float rounding. The host path stays the default on the CPU,
 where there is no host round trip to save: forced onto the CPU, this path
@@ -26,7 +26,7 @@ on the Fashion-MNIST CNN (median of 3 interleaved fits each).
 import numpy as np
 import torch
 
-from .._facility_location import allocate_budget, padded_similarity
+from .._coresets.facility_location import allocate_budget, padded_similarity
 from ._selection_pass import chunk_rows, selection_outputs, take_rows
 
 

@@ -8,13 +8,13 @@ step) and for :class:`~sklearn_crest.CoresetSelector` with
 A random subset is given split by class; each class part is a ground set of
 facility location with its own budget, so a coreset keeps the subset's class
 mix. All parts of all subsets are solved in one call to
-:func:`~sklearn_crest._facility_location.select_in_ground_sets`, whose batched
+:func:`~sklearn_crest._coresets.facility_location.select_in_ground_sets`, whose batched
 greedy handles the many small ground sets at once.
 """
 
 import numpy as np
 
-from .._facility_location import allocate_budget, select_in_ground_sets
+from .facility_location import allocate_budget, select_in_ground_sets
 
 
 def quotas_per_subset(subsets, batch_size):
@@ -44,7 +44,7 @@ def minibatch_coresets(features, subsets, quotas, *, metric="euclidean",
     quotas : list of list of int
         Each part's budget (:func:`quotas_per_subset`, or the caller's own).
     metric, optimizer, epsilon, random_state
-        As in :func:`~sklearn_crest._facility_location.select_in_ground_sets`.
+        As in :func:`~sklearn_crest._coresets.facility_location.select_in_ground_sets`.
 
     Returns
     -------

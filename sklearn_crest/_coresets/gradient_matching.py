@@ -36,7 +36,7 @@ from scipy.linalg import solve_triangular
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from ._facility_location import allocate_budget
+from .facility_location import allocate_budget
 
 __all__ = ["nonnegative_omp", "gradient_matching_subset", "gradient_matching_error"]
 
