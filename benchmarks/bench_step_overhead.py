@@ -141,11 +141,11 @@ def overhead_run(model, X, y, epochs, train_frac, check_thresh_factor,
         CrestRegions._sample_check_passes = original_check
         CrestRegions.bind = original_bind
     history = clf.history
-    reference_s = getattr(clf.schedule_, "reference_seconds", 0.0)
+    reference_s = getattr(clf.strategy_, "reference_seconds", 0.0)
     wall -= reference_s  # the reference measurement is not part of CREST
     selection_s = float(sum(history[:, "selection_s"]))
     check_s = float(sum(history[:, "check_s"]))
-    log = np.array(clf.schedule_.check_log, dtype=float)
+    log = np.array(clf.strategy_.check_log, dtype=float)
     row = {
         "model": model, "epochs": epochs, "train_frac": train_frac,
         "check_sample_size": check_sample_size,

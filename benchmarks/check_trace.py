@@ -56,7 +56,7 @@ def main():
             policy=torch.optim.lr_scheduler.LambdaLR,
             lr_lambda=paper_lr_factor(args.epochs), step_every="epoch"))])
     net.fit(X, y)
-    strategy = net.schedule_
+    strategy = net.strategy_
     factor = net.check_thresh_factor
     checks = [{"step": int(step), "since_selection": int(since),
                "measured": float(measured), "predicted": float(predicted),

@@ -26,7 +26,7 @@ from sklearn_crest._models import MLP, SmallCNN
 
 
 def report(label, net, X, y):
-    positions, weights = net.schedule_.epoch_subset
+    positions, weights = net.strategy_.epoch_subset
     weights = weights.numpy().astype(np.float64)
     picked = y[positions]
     with torch.no_grad():

@@ -27,7 +27,7 @@ def main():
                               batch_size=128, lr=0.1, optimizer=torch.optim.SGD,
                               optimizer__momentum=0.9, train_split=None, verbose=0,
                               random_state=0).fit(X, y)
-        _, weights = net.schedule_.epoch_subset
+        _, weights = net.strategy_.epoch_subset
         weights = np.sort(weights.numpy())
         quantiles = np.quantile(weights, [0, 0.1, 0.5, 0.9, 0.99, 1])
         top = weights[-len(weights) // 100:].sum() / weights.sum()

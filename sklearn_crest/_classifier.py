@@ -12,7 +12,6 @@ input validation, float32 casting, label encoding and ``random_state``.
 import collections
 import collections.abc
 import contextlib
-import difflib
 import inspect
 import numbers
 import re
@@ -52,51 +51,7 @@ from ._training_iterator import (
     EpochIterator,
     StepBudgetProgressBar,
 )
-from .selection import (
-    HISTORY_KEYS,
-    SELECTION_NAMES,
-    STRATEGIES,
-    SelectionModel,
-    parameters_in_use,
-)
-
-# The CREST hyperparameters, with their defaults: the authors', except the
-# selection mode, region_coresets, random_subset_size and check_loss
-# (measured, benchmarks/RESULTS.md), min_train_frac (their min_train_size is
-# an absolute count) and the options their code does not have.
-CREST_PARAMS = {
-    "selection": "per_step",
-    "train_frac": 0.1,
-    "random_subset_size": "auto",
-    "num_minibatch_coreset": 5,
-    "check_interval": 1,
-    "check_thresh_factor": 0.1,
-    "interval_mul": 1.0,
-    "batch_num_mul": 5,
-    "drop_learned": False,
-    "watch_interval": 5,
-    "drop_interval": 20,
-    "drop_thresh": 0.1,
-    "min_train_frac": 0.8,
-    "selection_metric": "euclidean",
-    "check_sample_size": 512,
-    "region_coresets": "resample",
-    "proxy_reuse_steps": 0,
-    "class_balance": "proportional",
-    "selection_interval": 1,
-    "gradmatch_regularization": 0.0,
-    "batch_weighting": "batch",
-    "prune_ratio": 0.5,
-    "prune_until": 0.875,
-    "random_sampling": "with_replacement",
-    "selection_precision": "auto",
-    "check_loss": "training",
-}
-
-
-# Settings of dropping learned examples, which act only with drop_learned.
-_DROP_PARAMS = ("watch_interval", "drop_interval", "drop_thresh", "min_train_frac")
-
+from .selection import HISTORY_KEYS, SelectionModel, SelectionStrategy, resolve_strategy
 
 class CrestClassifier(NeuralNetClassifier):
     """A skorch neural-network classifier trained on CREST's mini-batch coresets.
@@ -165,196 +120,24 @@ class CrestClassifier(NeuralNetClassifier):
     criterion : torch criterion class, default=torch.nn.CrossEntropyLoss
         Built with ``reduction="none"`` (unless ``criterion__reduction`` says
         otherwise): the per-example losses are weighted by the coreset weights.
-    selection : {"per_step", "crest", "craig", "gradmatch", "random", "full"}, \
-default="per_step"
-        See above. ``num_minibatch_coreset``, ``check_interval``,
-        ``check_thresh_factor``, ``interval_mul``, ``batch_num_mul``,
-        ``check_sample_size``, ``check_loss`` and ``region_coresets`` act on
-        ``"crest"`` only;
-        ``proxy_reuse_steps`` on ``"per_step"`` only; ``random_subset_size``
-        and ``selection_precision`` on ``"crest"`` and ``"per_step"`` (the
-        latter also on the baselines when set explicitly);
-        ``selection_interval`` on
-        ``"craig"`` and ``"gradmatch"``; ``gradmatch_regularization`` on
-        ``"gradmatch"``.
+    selection : str or SelectionStrategy, default="per_step"
+        The selection strategy: a name (``"per_step"``, ``"crest"``,
+        ``"craig"``, ``"gradmatch"``, ``"infobatch"``, ``"random"``,
+        ``"full"``, or one registered with
+        :func:`~sklearn_crest.selection.register_strategy`), or a strategy
+        object from :mod:`sklearn_crest.selection` (or your own subclass of
+        :class:`~sklearn_crest.selection.SelectionStrategy`), which is
+        cloned for each fit. Its parameters are set with
+        ``selection__<parameter>``, like ``module__*``: for example
+        ``selection="crest", selection__check_thresh_factor=0.05``.
+        ``get_params()`` lists the chosen strategy's parameters with their
+        values, and a parameter the strategy does not have is an error that
+        names the strategies that have it. Each strategy's parameters are on
+        its API page.
     train_frac : float in (0, 1], default=0.1
-        Fraction of the full-data step count: every epoch has
-        ``ceil(train_frac * n / batch_size)`` steps (all modes but ``full``).
-    random_subset_size : "auto", float in (0, 1] or int >= 1, default="auto"
-        Size of each random subset: a fraction of the training set (float),
-        a number of examples (int; so ``1`` is one example and ``1.0`` the
-        whole set), or ``"auto"``: ``2 * batch_size`` examples for
-        ``"per_step"`` and ``"crest"`` (the smallest subset that gives
-        facility location a real choice; the authors take 1% of the training
-        set). Subsets are split over the
-        classes as ``class_balance`` says. Every fresh coreset costs an eval
-        forward pass over its subset, so this is the main cost knob of
-        ``"per_step"``: on the Fashion-MNIST CNN (test set, 3 seeds) 260
-        examples kept per-step selection's gain over random batches (+0.86
-        against +0.89 points with 600) at about half the selection cost
-        (``benchmarks/RESULTS.md``). Where a value you set gives fewer than
-        ``2 * batch_size`` examples, the subsets grow to that (capped at the
-        pool) and a warning says so; ``"auto"`` grows silently. In a
-        data-parallel fit (:class:`AcceleratedCrestClassifier`) each process
-        draws its subsets from its own share of the training set: fractions
-        are of the share, and ``batch_size`` is the per-process batch.
-    num_minibatch_coreset : int, default=5
-        Number of random subsets, hence of mini-batch coresets, at the first
-        selection; later selections adapt it (``batch_num_mul``).
-    check_interval : int, default=1
-        Steps between checks of the quadratic model until the second
-        selection; later selections adapt it (``interval_mul``).
-    check_thresh_factor : float, default=0.1
-        Re-select when the checked loss and the quadratic model's prediction
-        differ by more than this fraction of the loss. Smaller values mean more
-        selections. Tune it per dataset and model.
-    interval_mul : float, default=1.0
-        The check interval becomes
-        ``ceil(first_curvature / curvature * interval_mul)``.
-    batch_num_mul : float, default=5
-        The number of coresets becomes
-        ``min(check_interval * batch_num_mul, steps_per_epoch)``.
-    drop_learned : bool, default=False
-        Drop learned examples (all recorded losses at most ``drop_thresh``)
-        from the pool that random subsets are drawn from.
-    watch_interval : int, default=5
-        Epochs of per-example losses kept to decide what is learned.
-    drop_interval : int, default=20
-        Try dropping in epochs ``e`` with ``(e + 1) % drop_interval == 0``.
-    drop_thresh : float, default=0.1
-        Loss at or below which an example counts as learned.
-    min_train_frac : float in (0, 1], default=0.8
-        The pool never shrinks below this fraction of the training set.
-    selection_metric : {"euclidean", "cosine"}, default="euclidean"
-        Similarity of gradient proxies for facility location.
-    check_loss : {"training", "sample"}, default="training"
-        For ``"crest"``: what a check measures. ``"training"``: no forward
-        pass at all; each training step on a coreset served from the
-        region's pool reports the weighted change of its examples' losses
-        since they were measured (the step computes those losses anyway),
-        and a check compares the mean of these changes since the last check
-        with the change the quadratic model predicts. Steps that train on a
-        coreset built at the same step have nothing to report; a check
-        without reports passes. With dropout or batch normalisation the
-        training-mode losses differ from the eval-mode losses measured at
-        selection, which makes checks fail sooner. The quadratic model is
-        then anchored on the region's first training step (its weighted
-        coreset loss and gradient, from skorch's ``on_grad_computed``), with
-        no pass of its own. ``"sample"``: an eval-mode forward pass over the
-        fixed check sample (``check_sample_size`` examples), whose loss the
-        quadratic model was fitted to. On the Fashion-MNIST CNN (3 seeds) ``"training"`` gained
-        +0.66 points over random batches against ``"sample"``'s +0.57, with
-        7.6% of the steps re-selecting instead of 16.8%, in half the time.
-    check_sample_size : int, default=512
-        With ``check_loss="sample"``: examples of the random subsets (a fixed
-        sample per selection) on which the quadratic model is fitted, and on
-        which each check measures the loss (with ``"training"``, only where a
-        training step override hands CREST no gradient, which warns). The
-        authors' check measures all the random subsets at each check, which
-        dominated the fit time of a prototype. Smaller samples are cheaper but noisier: on Fashion-MNIST
-        (MLP), 512 examples took the same re-selection decision as the
-        all-subsets check in 97% of checks, 128 in 69% and 32 in 73%, and the
-        noisier checks fired more often (benchmarks/RESULTS.md).
-    class_balance : {"proportional", "balanced"}, default="proportional"
-        How a random subset is split over classes. ``"proportional"``: in
-        proportion to the classes' sizes in the pool (each present class at
-        least one example), so that the weighted coreset loss estimates the
-        mean training loss over the pool, the objective of full-data training.
-        ``"balanced"``: the same number per class (capped at what the class
-        has), as in the authors' code; on imbalanced data the fit then
-        minimises a class-balanced loss, which raises the predicted
-        probability of rare classes (on a 95/5 problem, a mean predicted
-        minority probability of 0.19 against a true 0.06). On balanced data
-        the two are the same.
-    region_coresets : {"resample", "cycle"}, default="resample"
-        What a ``"crest"`` region serves once it has evaluated its
-        ``num_minibatch_coreset`` random subsets. ``"resample"``: a fresh
-        coreset at each step, by facility location on a random subset of the
-        examples the region has evaluated (their proxies are known, so no
-        forward pass). ``"cycle"``: the region's coresets again, in a fresh
-        random order, as in the authors' code.
-    selection_interval : int >= 1, default=1
-        For ``"craig"`` and ``"gradmatch"``: epochs between selections of the
-        weighted subset (CORDS's ``select_every``); the epochs in between
-        reuse it in a fresh order. The paper's Table 1 re-selects every epoch.
-    gradmatch_regularization : float >= 0, default=0.0
-        For ``"gradmatch"``: the ridge ``lam`` on the weights in
-        ``||sum_S w_i g_i - sum_V g_i||^2 + lam ||w||^2`` (CORDS's ``lam``:
-        0 by default there, 0.5 in its CIFAR-10 configuration). The ridge
-        penalises the large weights that easy examples (small gradients)
-        need to stand for their class. Unregularised by default, as measured
-        on held-out digits (1,257 training rows, 25 epochs, 2 seeds,
-        ``benchmarks/baseline_weighting.py``): 1.9 points above random
-        batches at 0, 0.1 below at 0.5. Each class's weights are then
-        rescaled to sum to the class's size, so that the subset trains under
-        the data's class prior (see the departures page). ``g_i`` is the
-        gradient of the output layer's bias and weight row of the example's
-        class, found by a forward hook on the module's last
-        ``torch.nn.Linear`` with one output per class and verified against
-        the module's prediction (a softmax after it is fine). A module
-        without such a layer gets a warning and matches the bias gradients
-        ``softmax - onehot`` only.
-    batch_weighting : {"batch", "subset"}, default="batch"
-        For ``"craig"`` and ``"gradmatch"``: how a batch of the epoch's
-        weighted subset weights its losses. ``"batch"``: a weighted mean
-        within the batch, ``sum(w_i * l_i) / sum(w_i)``, as CORDS trains
-        both methods. ``"subset"``: the subset's weights are rescaled to mean
-        1 once and a batch's loss is ``mean(w_i * l_i)``, so a batch that
-        holds heavy examples takes a larger step. Measured on the
-        Fashion-MNIST CNN (3 seeds, ``benchmarks/RESULTS.md``): GradMatch
-        ended 0.16 points below random batches with ``"batch"`` against
-        0.49 with ``"subset"``, and CRAIG 0.39 against 0.28 (within the
-        noise). (A mini-batch coreset of ``"per_step"`` and ``"crest"`` has
-        weights of mean 1, where the two are the same.)
-    prune_ratio : float in [0, 0.9], default=0.5
-        For ``"infobatch"``: the fraction of the well-learned examples (last
-        training loss below the mean) left out of each epoch; the others'
-        losses are weighted by ``1 / (1 - prune_ratio)``. 0 prunes nothing.
-        At most 0.9, the authors' cap (their kept fraction is at least 0.1):
-        beyond it the few kept examples carry weights over 10.
-        Measured on the Fashion-MNIST CNN (20 epochs, 3 seeds,
-        ``benchmarks/RESULTS.md`` section 000): 0.3, 0.5 and 0.7 took 79%,
-        65% and 51% of full training's steps for 0.28, 0.50 and 0.75 points
-        of test accuracy.
-    prune_until : float in [0, 1], default=0.875
-        For ``"infobatch"``: the fraction of each ``fit`` or ``partial_fit``
-        call's epochs that prune (InfoBatch's ``delta``): the first
-        ``floor(prune_until * epochs)``, the authors' count (17 of 20 epochs
-        at 0.875); the rest train on every example, unweighted. A fit that
-        stops before them (``EarlyStopping``) warns.
-    random_sampling : {"with_replacement", "without_replacement"}, \
-            default="with_replacement"
-        For ``"random"``: ``"with_replacement"`` draws each epoch's
-        ``train_frac`` from a fresh permutation, so an example can come back
-        in the next epoch before others were seen once;
-        ``"without_replacement"`` is RS2 (Okanovic et al., ICLR 2024): the
-        epochs take consecutive parts of one shuffled pass over the data, so
-        every example is seen once before any is seen twice, with the class
-        proportions kept in every epoch. The default keeps the earlier
-        behaviour: on the Fashion-MNIST CNN at 10% of the steps the two
-        differed by +0.05 +- 0.13 points (3 seeds).
-    selection_precision : {"auto", "float32", "bfloat16"}, default="auto"
-        Precision of the selection's forward passes (the eval passes whose
-        class probabilities become gradient proxies). ``"auto"``: for
-        ``"per_step"`` and ``"crest"``, bfloat16 autocast where the device
-        computes it natively (CPUs with AVX512-BF16 or AMX, CUDA devices with
-        bf16 support), float32 elsewhere; for ``"craig"`` and
-        ``"gradmatch"``, whose whole-pool pass runs once per epoch and whose
-        weights are fitted to its gradients, float32. ``"bfloat16"`` forces
-        it in every mode (slow where emulated);
-        ``"float32"`` runs the pass as training does. Training steps, checks
-        and the quadratic model always run in the module's own precision.
-        Convolution weights are given to the pass in channels-last layout
-        (the module is not changed), which CPU kernels run much faster.
-        Measured on the Fashion-MNIST CNN: see ``benchmarks/RESULTS.md``.
-    proxy_reuse_steps : int >= 0, default=0
-        For ``"per_step"``: examples of a step's random subset that were not
-        selected stay candidates for this many further steps (their proxies
-        that many steps old at most), so that each step evaluates only enough
-        new examples to top the subset up. 0 (the default) evaluates a fresh
-        subset at every step. On Fashion-MNIST, 4 cut the examples evaluated
-        per step about threefold but lost most of the accuracy gained over
-        random batches.
+        The step budget, as a fraction of the full-data step count: every
+        epoch has ``ceil(train_frac * n / batch_size)`` steps (all modes but
+        ``"full"`` and ``"infobatch"``, whose epochs the data decide).
     data_on_device : "auto" or bool, default="auto"
         Keep array or tensor training data on the training ``device`` for
         the fit: moved once per ``fit`` or ``partial_fit`` call, so that
@@ -396,10 +179,11 @@ default="per_step"
         Number of features (columns) seen during fit, for array input.
     feature_names_in_ : ndarray
         Column names seen during fit, when X is a DataFrame with string names.
-    schedule_ : SelectionStrategy
-        The fit's selection strategy (``sklearn_crest.selection``: one class
-        per ``selection``) and its state: pool, coresets, quadratic model,
-        scores, intervals; positions into the training set, never its rows.
+    strategy_ : SelectionStrategy
+        The fit's selection strategy (a clone of ``selection``'s, with the
+        ``selection__*`` parameters) and its state: pool, coresets, quadratic
+        model, scores, intervals; positions into the training set, never its
+        rows.
     history_ : skorch History
         Per epoch, skorch's entries plus ``n_selections`` (new regions for
         ``"crest"``, fresh coresets for ``"per_step"``, weighted subsets for
@@ -454,45 +238,23 @@ default="per_step"
     ...         return self.net(X)
     >>> X, y = load_digits(return_X_y=True)
     >>> clf = CrestClassifier(MLP, train_frac=0.2, max_epochs=5, lr=0.1,
-    ...                       batch_size=32, random_subset_size=0.1,
+    ...                       batch_size=32, selection__random_subset_size=0.1,
     ...                       train_split=None, verbose=0, random_state=0)
     >>> clf.fit(X / 16.0, y).history[-1, "n_steps"]
     12
     """
 
     _parameter_constraints: dict = {
-        "selection": [StrOptions(SELECTION_NAMES)],
+        "selection": [str, SelectionStrategy],
         "train_frac": [Interval(numbers.Real, 0, 1, closed="right")],
-        "random_subset_size": [StrOptions({"auto"}),
-                               Interval(numbers.Integral, 1, None, closed="left"),
-                               Interval(numbers.Real, 0, 1, closed="right")],
-        "num_minibatch_coreset": [Interval(numbers.Integral, 1, None, closed="left")],
-        "check_interval": [Interval(numbers.Integral, 1, None, closed="left")],
-        "check_thresh_factor": [Interval(numbers.Real, 0, None, closed="left")],
-        "interval_mul": [Interval(numbers.Real, 0, None, closed="neither")],
-        "batch_num_mul": [Interval(numbers.Real, 0, None, closed="neither")],
-        "drop_learned": ["boolean"],
-        "watch_interval": [Interval(numbers.Integral, 1, None, closed="left")],
-        "drop_interval": [Interval(numbers.Integral, 1, None, closed="left")],
-        "drop_thresh": [Interval(numbers.Real, 0, None, closed="left")],
-        "min_train_frac": [Interval(numbers.Real, 0, 1, closed="right")],
-        "selection_metric": [StrOptions({"euclidean", "cosine"})],
-        "check_sample_size": [Interval(numbers.Integral, 1, None, closed="left")],
-        "region_coresets": [StrOptions({"resample", "cycle"})],
-        "proxy_reuse_steps": [Interval(numbers.Integral, 0, None, closed="left")],
-        "class_balance": [StrOptions({"proportional", "balanced"})],
-        "selection_interval": [Interval(numbers.Integral, 1, None, closed="left")],
-        "gradmatch_regularization": [Interval(numbers.Real, 0, None, closed="left")],
-        "batch_weighting": [StrOptions({"subset", "batch"})],
-        "prune_ratio": [Interval(numbers.Real, 0, 0.9, closed="both")],
-        "prune_until": [Interval(numbers.Real, 0, 1, closed="both")],
-        "random_sampling": [StrOptions({"with_replacement", "without_replacement"})],
-        "selection_precision": [StrOptions({"auto", "float32", "bfloat16"})],
-        "check_loss": [StrOptions({"sample", "training"})],
         "data_on_device": [StrOptions({"auto"}), "boolean"],
         "predict_padding": ["boolean"],
         "random_state": ["random_state"],
     }
+
+    # skorch routes prefixed parameters (``module__*``); ``selection__*``
+    # go to the selection strategy.
+    prefixes_ = NeuralNetClassifier.prefixes_ + ["selection"]
 
     def __init__(
         self,
@@ -502,30 +264,6 @@ default="per_step"
         train_split=ValidSplit(5, stratified=True),
         selection="per_step",
         train_frac=0.1,
-        random_subset_size="auto",
-        num_minibatch_coreset=5,
-        check_interval=1,
-        check_thresh_factor=0.1,
-        interval_mul=1.0,
-        batch_num_mul=5,
-        drop_learned=False,
-        watch_interval=5,
-        drop_interval=20,
-        drop_thresh=0.1,
-        min_train_frac=0.8,
-        selection_metric="euclidean",
-        check_sample_size=512,
-        region_coresets="resample",
-        proxy_reuse_steps=0,
-        class_balance="proportional",
-        selection_interval=1,
-        gradmatch_regularization=0.0,
-        batch_weighting="batch",
-        prune_ratio=0.5,
-        prune_until=0.875,
-        random_sampling="with_replacement",
-        selection_precision="auto",
-        check_loss="training",
         data_on_device="auto",
         predict_padding=True,
         random_state=None,
@@ -535,30 +273,6 @@ default="per_step"
                          train_split=train_split, **kwargs)
         self.selection = selection
         self.train_frac = train_frac
-        self.random_subset_size = random_subset_size
-        self.num_minibatch_coreset = num_minibatch_coreset
-        self.check_interval = check_interval
-        self.check_thresh_factor = check_thresh_factor
-        self.interval_mul = interval_mul
-        self.batch_num_mul = batch_num_mul
-        self.drop_learned = drop_learned
-        self.watch_interval = watch_interval
-        self.drop_interval = drop_interval
-        self.drop_thresh = drop_thresh
-        self.min_train_frac = min_train_frac
-        self.selection_metric = selection_metric
-        self.check_sample_size = check_sample_size
-        self.region_coresets = region_coresets
-        self.proxy_reuse_steps = proxy_reuse_steps
-        self.class_balance = class_balance
-        self.selection_interval = selection_interval
-        self.gradmatch_regularization = gradmatch_regularization
-        self.batch_weighting = batch_weighting
-        self.prune_ratio = prune_ratio
-        self.prune_until = prune_until
-        self.random_sampling = random_sampling
-        self.selection_precision = selection_precision
-        self.check_loss = check_loss
         self.data_on_device = data_on_device
         self.predict_padding = predict_padding
         self.random_state = random_state
@@ -595,27 +309,55 @@ default="per_step"
         tags.target_tags.required = True
         return tags
 
+    def get_params(self, deep=True, **kwargs):
+        """skorch's parameters; with ``deep=True`` also the chosen
+        strategy's, as ``selection__<name>``, defaults included."""
+        params = super().get_params(deep=deep, **kwargs)
+        if deep:
+            try:
+                strategy = self._selection_strategy()
+            except (ValueError, TypeError):
+                return params  # an invalid selection: fit says why
+            params.update({f"selection__{name}": value for name, value
+                           in strategy.get_params(deep=True).items()})
+        return params
+
+    def set_params(self, **params):
+        """skorch's ``set_params``; ``selection__*`` are stored for the
+        strategy (used by the next fit or ``partial_fit``), never applied to
+        the ``selection`` object itself."""
+        # skorch would treat "selection" itself as a prefixed parameter too
+        # (it starts with the prefix) and try to re-initialise a component.
+        routed = {key: params.pop(key) for key in list(params)
+                  if key == "selection" or key.startswith("selection__")}
+        vars(self).update(routed)
+        return super().set_params(**params) if params else self
+
+    def _selection_strategy(self):
+        """A fresh, unstarted strategy: ``selection`` with its
+        ``selection__*`` parameters."""
+        return resolve_strategy(self.selection, self.get_params_for("selection"),
+                                owner=type(self).__name__)
+
     def _validate_crest_params(self):
-        self._check_crest_params()
-        self._warn_ignored_hyperparameters()
+        strategy = self._check_crest_params()
+        if not strategy.uses_train_frac and self.train_frac != 0.1:
+            user_warnings.warn(
+                f"selection={self.selection!r} does not use train_frac="
+                f"{self.train_frac!r}: its epochs take as many steps as "
+                f"{type(strategy).__name__} decides. The setting changes nothing "
+                "in this fit; leave it at its default.")
         ignored = sorted(set(self.get_params_for("iterator_train"))
                          & STRATEGY_OWNED_LOADER_PARAMS)
         if ignored:
             warnings.warn(
                 f"iterator_train__{', iterator_train__'.join(ignored)} are not "
-                "used: CREST's schedule decides which examples each training "
-                "batch holds, and in what order.", UserWarning, stacklevel=3)
+                "used: the selection strategy decides which examples each "
+                "training batch holds, and in what order.", UserWarning, stacklevel=3)
 
     def _check_crest_params(self):
-        """The parameters' constraints, as errors (no warnings: also for
-        queries such as :meth:`steps_per_epoch`)."""
-        if isinstance(self.selection, str) and self.selection not in SELECTION_NAMES:
-            names = sorted(SELECTION_NAMES)
-            close = difflib.get_close_matches(self.selection, names, n=1)
-            raise InvalidParameterError(
-                f"The 'selection' parameter of {type(self).__name__} must be one of "
-                f"{', '.join(repr(n) for n in names)}; got {self.selection!r}."
-                + (f" Did you mean {close[0]!r}?" if close else ""))
+        """The parameters' constraints, the strategy's included, as errors;
+        returns the (unstarted) strategy."""
         validate_parameter_constraints(
             self._parameter_constraints,
             {name: getattr(self, name) for name in self._parameter_constraints},
@@ -626,30 +368,13 @@ default="per_step"
                 f"of one training step and of one mini-batch coreset); got "
                 f"{self.batch_size!r}. skorch's batch_size=-1 (the whole dataset "
                 "in one batch) has no CREST meaning.")
-
-    def _warn_ignored_hyperparameters(self):
-        """Say, once per fit, which hyperparameters set away from their
-        defaults the chosen ``selection`` does not use: a grid over them
-        would fit identical models."""
-        ignored = []
-        # The selections in which each hyperparameter acts (each strategy
-        # lists the parameters it reads); a value other than the default in
-        # another selection is a no-op.
-        for name, modes in parameters_in_use().items():
-            value = getattr(self, name)
-            if _same_value(value, CREST_PARAMS[name]):
-                continue
-            if self.selection not in modes:
-                ignored.append(f"{name}={value!r} (acts in selection="
-                               f"{' or '.join(repr(m) for m in modes)})")
-            elif name in _DROP_PARAMS and not self.drop_learned:
-                ignored.append(f"{name}={value!r} (acts with drop_learned=True)")
-        if ignored:
-            user_warnings.warn(
-                f"selection={self.selection!r} does not use "
-                + "; ".join(ignored) + ". These settings change nothing in this "
-                "fit; leave them at their defaults, or choose the selection they "
-                "belong to.")
+        strategy = self._selection_strategy()
+        try:
+            strategy._validate_params()
+        except InvalidParameterError as error:
+            raise InvalidParameterError(
+                f"{error} (set through {type(self).__name__}'s selection__*)") from error
+        return strategy
 
     # Fitted attributes that validating training data sets; a fit that fails
     # on its input restores them, so a fitted model is never corrupted.
@@ -779,7 +504,7 @@ default="per_step"
         reproducible but no two calls replay the same dropout masks."""
         if self.random_state is None:
             return None
-        return self.schedule_.rng.randint(2**31 - 1)
+        return self.strategy_.pool.rng.randint(2**31 - 1)
 
     def check_data(self, X, y):
         # skorch infers classes_ from y here; labels are already encoded and
@@ -853,7 +578,7 @@ default="per_step"
 
     def initialize(self):
         """Initialize skorch's components and a fresh CREST schedule."""
-        self.schedule_ = None
+        self.strategy_ = None
         return super().initialize()
 
     def initialize_history(self):
@@ -862,22 +587,27 @@ default="per_step"
         not in :meth:`initialize`, because skorch's ``AccelerateMixin``
         replaces ``initialize`` without calling this class's.)"""
         super().initialize_history()
-        self.schedule_ = STRATEGIES[self.selection](
-            self._crest_config(), self.batch_size,
-            check_random_state(self._fit_seed()))
-        if "schedule_" not in self.cuda_dependent_attributes_:
+        self.strategy_ = self._check_crest_params().start(
+            batch_size=self.batch_size, train_frac=self.train_frac,
+            random_state=check_random_state(self._fit_seed()))
+        if "strategy_" not in self.cuda_dependent_attributes_:
             # The quadratic model holds parameter-sized tensors on the training
             # device; skorch then maps them to CPU when unpickled without CUDA.
             self.cuda_dependent_attributes_ = (
-                list(self.cuda_dependent_attributes_) + ["schedule_"])
+                list(self.cuda_dependent_attributes_) + ["strategy_"])
         return self
 
     def _reconfigure_selection(self):
         """The fit's strategy under the current parameters (``set_params``
         between calls that continue training): the pool, counters and loss
         history stay; another ``selection`` takes them over."""
-        self.schedule_ = self.schedule_.reconfigured(
-            STRATEGIES[self.selection], self._crest_config(), self.batch_size)
+        spec, current = self._check_crest_params(), self.strategy_
+        if type(spec) is type(current):
+            current.reconfigure(spec.get_params(deep=False), self.batch_size,
+                                self.train_frac)
+        else:
+            self.strategy_ = spec.take_over(current, batch_size=self.batch_size,
+                                            train_frac=self.train_frac)
 
     def load_params(self, f_params=None, f_optimizer=None, f_criterion=None,
                     f_history=None, checkpoint=None, **kwargs):
@@ -896,13 +626,10 @@ default="per_step"
                             f_criterion=f_criterion, f_history=f_history,
                             checkpoint=checkpoint, **kwargs)
         loaded_module = f_params is not None or checkpoint is not None
-        if loaded_module and getattr(self, "schedule_", None) is not None:
-            self.schedule_.reset_region()
-            self.schedule_.epoch = max(self.schedule_.epoch, 1)
+        if loaded_module and getattr(self, "strategy_", None) is not None:
+            self.strategy_.reset_region()
+            self.strategy_.pool.epoch = max(self.strategy_.pool.epoch, 1)
         return self
-
-    def _crest_config(self):
-        return {name: getattr(self, name) for name in CREST_PARAMS}
 
     def initialize_module(self):
         """Build the module, filling ``n_classes``/``n_features`` if it takes them."""
@@ -935,10 +662,10 @@ default="per_step"
                 + ".") from exc
         self._output_convention_checked = False
         self._input_accepted = False
-        if getattr(self, "schedule_", None) is not None:
+        if getattr(self, "strategy_", None) is not None:
             # A rebuilt module (set_params(module__...)) invalidates the
             # quadratic model and the coresets chosen with the old one.
-            self.schedule_.reset_region()
+            self.strategy_.reset_region()
         return self
 
     def initialize_criterion(self):
@@ -993,9 +720,12 @@ default="per_step"
                 # The epoch table shows the figures the mode fills; the
                 # others stay in history (16 columns and 230 characters wide
                 # when all were printed, most of them always 0).
-                strategy = STRATEGIES.get(self.selection)
+                try:
+                    strategy = self._selection_strategy()
+                except (ValueError, TypeError):
+                    strategy = None  # fit says why
                 shown = set(getattr(strategy, "printed_history", ()))
-                if self.drop_learned:
+                if getattr(strategy, "drop_learned", False):
                     shown.add("pool_size")
                 callback.keys_ignored_ |= set(HISTORY_KEYS) - shown
         return self
@@ -1207,8 +937,9 @@ default="per_step"
             the batch (``on_batch_begin``, gradient accumulation) can read
             them too.
         """
-        registry = getattr(self, "_coreset_weight_registry", None)
-        return None if registry is None else registry.lookup(X)
+        registry = getattr(self, "_step_registry", None)
+        step = None if registry is None else registry.lookup(X)
+        return None if step is None else step.weights
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """Mean loss of the batch, weighted by the coreset weights in training.
@@ -1216,18 +947,22 @@ default="per_step"
         As in the paper, the weighted loss is ``mean(w_i * l_i)`` over the
         batch; the weights of one mini-batch coreset have mean 1. skorch's
         training step passes the batch's input as ``X``, which identifies the
-        batch's weights (:meth:`coreset_weights`).
+        batch's weights (:meth:`coreset_weights`). The step's per-example
+        losses also go to a strategy that reads them (CREST's checks,
+        InfoBatch's scores): an override that does not call this one starves
+        it, and the epoch warns.
         """
         losses = self.per_example_loss(y_pred, y_true)
-        strategy = getattr(self, "schedule_", None)
-        if training and strategy is not None and strategy.wants_training_losses():
-            # A strategy that reads the training losses (CREST's training-loss
-            # check) gets them here: no forward pass of its own.
-            strategy.observe_training_losses(losses, SelectionModel(self))
-        weights = self.coreset_weights(X) if (training and X is not None) else None
-        if weights is None:
+        registry = getattr(self, "_step_registry", None)
+        if not training or registry is None:
             return losses.mean()
-        return (weights.to(losses.device) * losses).mean()
+        step = registry.lookup(X)
+        if step is None:
+            # A batch copied on its way here: its weights are lost (the epoch
+            # warns), but the step in training still sees its losses.
+            registry.report_to_current(losses)
+            return losses.mean()
+        return step.weighted_loss(losses)
 
     def steps_per_epoch(self, n_samples, *, n_processes=1):
         """Optimizer steps of one training epoch over ``n_samples`` examples.
@@ -1264,8 +999,8 @@ default="per_step"
                 f"steps_per_epoch needs n_samples >= 1 and n_processes >= 1; got "
                 f"n_samples={n_samples}, n_processes={n_processes}.")
         self._check_crest_params()
-        strategy = STRATEGIES[self.selection](
-            self._crest_config(), self.batch_size, check_random_state(0))
+        strategy = self._check_crest_params().start(
+            batch_size=self.batch_size, train_frac=self.train_frac, random_state=0)
         strategy.processes = TrainingProcesses(0, n_processes)
         return int(strategy.steps_for(n_samples))
 
@@ -1274,7 +1009,7 @@ default="per_step"
         callback such as ``EarlyStopping`` stopped it), and warn about a
         per-batch learning-rate schedule sized for other steps."""
         super().on_train_end(net, X=X, y=y, **kwargs)
-        strategy = getattr(self, "schedule_", None)
+        strategy = getattr(self, "strategy_", None)
         if strategy is not None:
             strategy.end_training_call()
         self._warn_about_per_batch_schedules()
@@ -1294,8 +1029,8 @@ default="per_step"
             if not isinstance(total, numbers.Integral) or done is None:
                 continue
             if done < total - 1 or done > total:
-                strategy = getattr(self, "schedule_", None)
-                n_train = getattr(strategy, "n_train", None)
+                strategy = getattr(self, "strategy_", None)
+                n_train = strategy.pool.n_train if strategy is not None else None
                 world = getattr(getattr(strategy, "processes", None), "world_size", 1)
                 sizing = (f" (steps_per_epoch({n_train}) = "
                           f"{self.steps_per_epoch(n_train, n_processes=world)} here)"
@@ -1320,27 +1055,27 @@ default="per_step"
         """
         super().on_grad_computed(net, named_parameters, batch=batch,
                                  training=training, **kwargs)
-        strategy = getattr(self, "schedule_", None)
-        if (training and strategy is not None and strategy.wants_gradient()
+        registry = getattr(self, "_step_registry", None)
+        if (training and registry is not None
                 and getattr(getattr(self, "accelerator", None), "scaler", None) is None):
-            strategy.observe_gradient(SelectionModel(self))
+            registry.report_gradient(SelectionModel(self))
 
     def trim_for_prediction(self):
         """skorch's trim for a prediction-only model, plus the CREST schedule:
         nothing of the training data, not even positions into it, is kept."""
         super().trim_for_prediction()
-        self.schedule_ = None
-        self._coreset_weight_registry = None
+        self.strategy_ = None
+        self._step_registry = None
         return self
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         """Record the schedule's per-epoch figures in ``history``."""
         super().on_epoch_end(net, dataset_train=dataset_train,
                              dataset_valid=dataset_valid, **kwargs)
-        processes = self.schedule_.processes
+        processes = self.strategy_.processes
         if processes.distributed and not isinstance(self.history, DistributedHistory):
             self._agree_on_training_losses(processes)
-        for key, value in self.schedule_.history_record().items():
+        for key, value in self.strategy_.history_record().items():
             self.history.record(key, value)
 
     def _agree_on_training_losses(self, processes):
@@ -1408,16 +1143,6 @@ def _refuse_sample_weight(fit_params):
             "examples, repeat them in X (oversampling), or pass a torch Dataset "
             "whose items carry a weight and override per_example_loss to apply "
             "it (see the user guide, 'Differences from NeuralNetClassifier').")
-
-
-def _same_value(value, default):
-    """Whether a hyperparameter is at its default (1 and 1.0 alike, but not
-    True and 1)."""
-    if isinstance(value, bool) or isinstance(default, bool):
-        return value is default
-    if isinstance(value, numbers.Real) and isinstance(default, numbers.Real):
-        return float(value) == float(default)
-    return value == default
 
 
 def _looks_like_probabilities(y_pred):

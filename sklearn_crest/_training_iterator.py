@@ -4,8 +4,10 @@ skorch's ``fit_loop`` asks ``get_iterator`` for one training iterator and
 iterates it once per epoch; :class:`EpochIterator` serves there the batches
 that the selection strategy chooses (``selection/``). Each batch stays the
 ``(X, y)`` pair that skorch, its callbacks and the user's module expect; its
-coreset weights travel beside it in a :class:`CoresetWeightRegistry`, keyed
-by the batch's input object, until ``get_loss`` applies them.
+:class:`~sklearn_crest.selection.Step` (coreset weights, and the receivers
+of the step's losses and gradient) travels beside it in a
+:class:`StepRegistry`, keyed by the batch's input object, until ``get_loss``
+applies the weights and reports the losses.
 
 Why a side table and not weights inside the batch: skorch passes a dict ``X``
 to the module's ``forward`` as keyword arguments, so a weight key in ``X``
@@ -52,7 +54,7 @@ def _warn_about_the_step_size(net, n_train, world_size):
             "data and train_frac no longer measures it. Use a batch_size of at "
             f"most {int(share):,} (skorch's own loader would cap a batch at the data).")
         return
-    if "train_frac" not in type(net.schedule_).parameters:
+    if not net.strategy_.uses_train_frac:
         return
     wanted = float(net.train_frac) * share
     if wanted < batch_size / 2:
@@ -65,7 +67,7 @@ def _warn_about_the_step_size(net, n_train, world_size):
 
 
 class EpochIterator:
-    """What skorch's fit loop iterates once per epoch: the schedule's batches.
+    """What skorch's fit loop iterates once per epoch: the strategy's steps.
 
     In-memory data is sliced from its tensors. A user ``Dataset`` goes
     through ``iterator_train`` (torch's ``DataLoader`` by default, with the
@@ -100,11 +102,11 @@ class EpochIterator:
         # partial_fit call, before its epochs: the processes that train
         # together (one, unless a data-parallel accelerator says more) are
         # those of this call.
-        net.schedule_.processes = training_processes(net)
-        net.schedule_.begin_training_call(
+        net.strategy_.processes = training_processes(net)
+        net.strategy_.begin_training_call(
             getattr(net, "_epochs_this_call", None) or net.max_epochs)
         _warn_about_the_step_size(net, len(self.data),
-                                  net.schedule_.processes.world_size)
+                                  net.strategy_.processes.world_size)
         if self.data.X is not None and (loader_params
                                         or net.iterator_train is not DataLoader):
             warnings.warn(
@@ -115,38 +117,33 @@ class EpochIterator:
                 UserWarning, stacklevel=3)
 
     def __len__(self):
-        self.net.schedule_.bind(self.data)
-        return self.net.schedule_.steps_per_epoch()
+        self.net.strategy_.bind(self.data)
+        return self.net.strategy_.steps_per_epoch()
 
     def _planned_batches(self, batches):
         """The epoch's batches through ``iterator_train``, for a Dataset in an
         epoch whose examples are known up front; None otherwise."""
-        if self.data.X is not None or not self.net.schedule_.epoch_is_planned():
+        if self.data.X is not None or not self.net.strategy_.epoch_is_planned():
             return None
         plan = list(batches)  # runs the epoch's selection, if any, now
         loader = self.net.iterator_train(
-            self.data.dataset, batch_sampler=[positions.tolist() for positions, _ in plan],
+            self.data.dataset, batch_sampler=[step.positions.tolist() for step in plan],
             **self.loader_params)
-        return ((positions, X_y, weights)
-                for (positions, weights), X_y in zip(plan, loader))
+        return ((step, X_y) for step, X_y in zip(plan, loader))
 
     def __iter__(self):
-        registry = CoresetWeightRegistry()
-        self.net._coreset_weight_registry = registry
-        batches = self.net.schedule_.epoch_batches(SelectionModel(self.net), self.data)
-        served = self._planned_batches(batches)
+        registry = StepRegistry()
+        self.net._step_registry = registry
+        steps = self.net.strategy_.epoch_steps(SelectionModel(self.net), self.data)
+        served = self._planned_batches(steps)
         if served is None:
-            served = ((positions, self.data.batch(positions), weights)
-                      for positions, weights in batches)
-        strategy = self.net.schedule_
-        for positions, (X, y), weights in served:
+            served = ((step, self.data.batch(step.positions)) for step in steps)
+        for step, (X, y) in served:
             if self.move_to is not None:
                 X, y = to_tensor(X, self.move_to), to_tensor(y, self.move_to)
-            if weights is not None:
-                registry.add(X, weights)
-            strategy.batch_served(positions)
+            registry.add(X, step)
             yield X, y
-        missed = registry.close()
+        missed, unreported = registry.close()
         if missed:
             warnings.warn(
                 f"{missed} coreset batches of this epoch were trained without "
@@ -155,6 +152,15 @@ class EpochIterator:
                 "batch before get_loss). Pass the served X to get_loss, or read "
                 "the weights with coreset_weights(X) before changing the batch.",
                 UserWarning, stacklevel=2)
+        if unreported:
+            user_warnings.warn(
+                f"{unreported} training steps of this epoch never reported their "
+                "per-example losses, which the selection strategy reads "
+                f"({type(self.net.strategy_).__name__}: CREST's checks and loss "
+                "model, InfoBatch's scores): a get_loss override that does not "
+                "call super().get_loss(y_pred, y_true, X=X, training=training). "
+                "Call it (it also applies the coreset weights), or customise "
+                "per_example_loss instead.")
 
 
 class StepBudgetProgressBar(ProgressBar):
@@ -179,17 +185,18 @@ class StepBudgetProgressBar(ProgressBar):
 
     def _get_batches_per_epoch_phase(self, net, dataset, training):
         # The instance is the user's (skorch does not copy callbacks), so it
-        # may later serve a plain skorch net: only a schedule changes the total.
-        schedule = getattr(net, "schedule_", None)
-        if training and dataset is not None and schedule is not None:
-            return schedule.steps_for(get_len(dataset))
+        # may later serve a plain skorch net: only a strategy changes the total.
+        strategy = getattr(net, "strategy_", None)
+        if training and dataset is not None and strategy is not None:
+            return strategy.steps_for(get_len(dataset))
         return super()._get_batches_per_epoch_phase(net, dataset, training)
 
 
-class CoresetWeightRegistry:
-    """Coreset weights of the latest training batches, keyed by the batch's
-    input object: the weights travel with the batch, while skorch's batches
-    stay ``(X, y)`` pairs that every skorch callback and mixin understands.
+class StepRegistry:
+    """The :class:`~sklearn_crest.selection.Step` of each of the latest
+    training batches, keyed by the batch's input object: the weights and the
+    receivers travel with the batch, while skorch's batches stay ``(X, y)``
+    pairs that every skorch callback and mixin understands.
 
     Only the latest ``capacity`` batches are kept, so memory stays bounded
     (a batch is held until it leaves the window) however long the epoch.
@@ -198,32 +205,54 @@ class CoresetWeightRegistry:
     def __init__(self, capacity=16):
         self.capacity = capacity
         self.entries = collections.OrderedDict()
+        self.current = None
         self.missed = 0
+        self.unreported = 0
 
     def __getstate__(self):
         # The entries hold training batches: a pickle must not.
         return {"capacity": self.capacity, "entries": collections.OrderedDict(),
-                "missed": 0}
+                "current": None, "missed": 0, "unreported": 0}
 
-    def add(self, X, weights):
-        # [input, weights, applied]; the input is held so that its id cannot
+    def add(self, X, step):
+        """``step`` is the coming training step's, on the batch input ``X``."""
+        self.current = step
+        if step.weights is None and not step.wants_losses:
+            return
+        # [input, step, looked up]; the input is held so that its id cannot
         # be reused by another object while the entry exists.
-        self.entries[id(X)] = [X, weights, False]
+        self.entries[id(X)] = [X, step, False]
         while len(self.entries) > self.capacity:
-            _, (_, _, applied) = self.entries.popitem(last=False)
-            self.missed += not applied
+            self._forget(*self.entries.popitem(last=False)[1])
 
     def lookup(self, X):
+        """The step served with the batch input ``X``, or None."""
         entry = self.entries.get(id(X))
         if entry is None or entry[0] is not X:
             return None
         entry[2] = True
         return entry[1]
 
+    def report_to_current(self, losses):
+        """Report ``losses`` to the step in training (its batch was copied)."""
+        if self.current is not None:
+            self.current.report_losses(losses)
+
+    def report_gradient(self, model):
+        """Hand the gradient of the step in training to its strategy."""
+        if self.current is not None:
+            self.current.report_gradient(model)
+
+    def _forget(self, X, step, looked_up):
+        self.missed += step.weights is not None and not looked_up
+        self.unreported += not step.reported
+
     def close(self):
-        """Forget every batch; return how many were never weighted."""
-        missed = self.missed + sum(not applied for _, _, applied
-                                   in self.entries.values())
+        """Forget every batch; return how many were trained without their
+        weights, and how many never reported their losses."""
+        for entry in self.entries.values():
+            self._forget(*entry)
+        counts = self.missed, self.unreported
         self.entries.clear()
-        self.missed = 0
-        return missed
+        self.current, self.missed, self.unreported = None, 0, 0
+        return counts

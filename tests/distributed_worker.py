@@ -71,18 +71,18 @@ def run_case(accelerator, params, X_train, y_train, X_test, y_test, dataset=Fals
         # unwrapped after the fit).
         net.partial_fit(X_train, y_train)
     accuracy = float(net.score(X_test, y_test))
-    blob = pickle.dumps(net.schedule_)
+    blob = pickle.dumps(net.strategy_)
     record = {
         "steps": recorder.steps,
         "digests": recorder.digests,
         "history": {key: net.history[:, key]
                     for key in ("n_selections", "n_checks", "n_steps", "train_loss")},
         "checks": [list(map(float, entry[:2]))
-                   for entry in getattr(net.schedule_, "check_log", [])],
+                   for entry in getattr(net.strategy_, "check_log", [])],
         "accuracy": accuracy,
         # A pickle keeps positions, never rows: no test row's bytes in it.
         "pickle_has_rows": bytes(X_train[:4].tobytes()) in blob,
-        "pool_size": int(net.schedule_.pool.size),
+        "pool_size": int(net.strategy_.pool.positions.size),
         # Predictions of a Dataset: every row, in every process.
         "dataset_predictions": len(net.predict(RowsDataset(X_test, y_test))),
     }

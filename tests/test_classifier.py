@@ -39,7 +39,7 @@ HISTORY_KEYS = ("n_selections", "n_checks", "n_steps", "n_forward_examples",
 
 def make_net(module=MLP, **params):
     """A tiny, fast, deterministic CrestClassifier."""
-    settings = dict(selection="crest", train_frac=0.3, random_subset_size=0.2,
+    settings = dict(selection="crest", train_frac=0.3, selection__random_subset_size=0.2,
                     batch_size=32, lr=0.1, max_epochs=3, train_split=None, verbose=0,
                     random_state=0)
     settings.update(params)
@@ -111,7 +111,7 @@ def _train_size(X, y, train_split):
 def test_step_budget_is_exact(digits600, selection, check_thresh_factor,
                               train_split, n):
     X, y = digits600[0][:n], digits600[1][:n]
-    net = make_net(selection=selection, check_thresh_factor=check_thresh_factor,
+    net = make_net(selection=selection, selection__check_thresh_factor=check_thresh_factor,
                    train_split=train_split, callbacks=[("counter", StepCounter())])
     net.fit(X, y)
 
@@ -124,7 +124,7 @@ def test_step_budget_is_exact(digits600, selection, check_thresh_factor,
     assert net.history[:, "n_steps"] == [expected] * 3
     assert counter.steps == [expected] * 3
     assert counter.batches == [expected] * 3
-    assert net.schedule_.global_step == 3 * expected
+    assert net.strategy_.pool.global_step == 3 * expected
 
 
 def test_budget_scales_with_train_frac(digits600):
@@ -142,7 +142,7 @@ def test_reselections_rise_as_check_thresh_factor_falls(digits600):
     X, y = digits600
     selections, checks = {}, {}
     for factor in (1e9, 1e-3, 0.0):
-        net = make_net(check_thresh_factor=factor, max_epochs=6).fit(X, y)
+        net = make_net(selection__check_thresh_factor=factor, max_epochs=6).fit(X, y)
         selections[factor] = net.history[:, "n_selections"]
         checks[factor] = net.history[:, "n_checks"]
 
@@ -160,11 +160,11 @@ def test_training_loss_checks_run_no_forward_pass(digits600):
     X, y = digits600
     forward, selections = {}, {}
     for check_loss in ("sample", "training"):
-        net = make_net(check_loss=check_loss, check_thresh_factor=1e9,
-                       num_minibatch_coreset=2, max_epochs=4).fit(X, y)
+        net = make_net(selection__check_loss=check_loss, selection__check_thresh_factor=1e9,
+                       selection__num_minibatch_coreset=2, max_epochs=4).fit(X, y)
         forward[check_loss] = sum(net.history[:, "n_forward_examples"])
         selections[check_loss] = net.history[:, "n_selections"]
-        schedule = net.schedule_
+        schedule = net.strategy_
     assert selections["training"] == selections["sample"] == [0, 1, 0, 0]
     # One region: its two random subsets and one batch for the curvature
     # probe are all the forward passes; the quadratic model's loss and
@@ -183,7 +183,7 @@ def test_training_loss_checks_reselect_as_the_threshold_falls(digits600):
     X, y = digits600
     totals = {}
     for factor in (1e9, 1e-3, 0.0):
-        net = make_net(check_loss="training", check_thresh_factor=factor,
+        net = make_net(selection__check_loss="training", selection__check_thresh_factor=factor,
                        max_epochs=5).fit(X, y)
         totals[factor] = sum(net.history[:, "n_selections"])
         checks = sum(net.history[:, "n_checks"])
@@ -195,9 +195,9 @@ def test_training_loss_checks_reselect_as_the_threshold_falls(digits600):
 
 def test_a_training_loss_report_is_the_weighted_change_since_measured(digits600):
     X, y = digits600
-    net = make_net(check_loss="training", check_thresh_factor=1e9,
+    net = make_net(selection__check_loss="training", selection__check_thresh_factor=1e9,
                    max_epochs=2).fit(X, y)
-    schedule = net.schedule_
+    schedule = net.strategy_
     schedule.observations = []
     schedule.pending_observation = {
         "mask": torch.tensor([True, False, True]),
@@ -219,7 +219,7 @@ class GradientWitness(CrestClassifier):
 
     def on_grad_computed(self, net, named_parameters, batch=None, training=False,
                          **kwargs):
-        strategy = self.schedule_
+        strategy = self.strategy_
         anchoring = strategy.wants_gradient()
         if anchoring:
             X, y = batch
@@ -242,12 +242,12 @@ class GradientWitness(CrestClassifier):
 
 
 def test_crest_anchors_its_loss_model_on_the_regions_first_training_step(digits600):
-    # check_loss="training": L0 and g are the first coreset's weighted loss and
+    # selection__check_loss="training": L0 and g are the first coreset's weighted loss and
     # its gradient at the selection's parameters, as the training step computed
     # them; no check sample is evaluated.
     X, y = digits600
     net = GradientWitness(MLP, selection="crest", train_frac=0.3, batch_size=32,
-                          lr=0.1, max_epochs=5, check_thresh_factor=0.0,
+                          lr=0.1, max_epochs=5, selection__check_thresh_factor=0.0,
                           train_split=None, verbose=0, random_state=0)
     net.witnessed_, net.anchored_ = [], []
     net.fit(X, y)
@@ -258,9 +258,9 @@ def test_crest_anchors_its_loss_model_on_the_regions_first_training_step(digits6
         assert anchored["loss"] == pytest.approx(seen["loss"], rel=1e-5)
         torch.testing.assert_close(anchored["gradient"], seen["gradient"])
         torch.testing.assert_close(anchored["anchor"], seen["anchor"])
-    assert net.schedule_.check_sample is None
+    assert net.strategy_.check_sample is None
     # A probe on the first selection, then one on every fourth.
-    assert net.schedule_.quadratic_model.n_probes == math.ceil(n_selections / 4)
+    assert net.strategy_.quadratic_model.n_probes == math.ceil(n_selections / 4)
 
 
 def test_crest_falls_back_to_a_check_sample_when_the_step_hands_over_nothing(
@@ -278,29 +278,29 @@ def test_crest_falls_back_to_a_check_sample_when_the_step_hands_over_nothing(
     with pytest.warns(UserWarning, match="anchors its loss model") as record:
         net.fit(X, y)
     assert sum("anchors its loss model" in str(w.message) for w in record) == 1
-    assert net.schedule_.check_sample is not None
-    assert math.isfinite(net.schedule_.quadratic_model.loss_at_selection)
+    assert net.strategy_.check_sample is not None
+    assert math.isfinite(net.strategy_.quadratic_model.loss_at_selection)
 
 
 def test_a_hyperparameter_the_selection_ignores_is_named_once_per_fit(digits600):
     X, y = digits600
-    net = make_net(selection="per_step", check_thresh_factor=0.3,
-                   num_minibatch_coreset=2, drop_thresh=0.5, max_epochs=1)
+    net = make_net(selection="per_step", selection__check_thresh_factor=0.3,
+                   selection__num_minibatch_coreset=2, selection__drop_thresh=0.5, max_epochs=1)
     with pytest.warns(UserWarning, match="does not use") as record:
         net.fit(X, y)
     (message,) = [str(w.message) for w in record if "does not use" in str(w.message)]
-    assert "check_thresh_factor=0.3 (acts in selection='crest')" in message
-    assert "num_minibatch_coreset=2" in message
-    assert "drop_thresh=0.5 (acts with drop_learned=True)" in message
+    assert "selection__check_thresh_factor=0.3 (acts in selection='crest')" in message
+    assert "selection__num_minibatch_coreset=2" in message
+    assert "selection__drop_thresh=0.5 (acts with selection__drop_learned=True)" in message
     assert record[0].filename == __file__  # points at the user's line
     # Defaults, and parameters the selection uses, say nothing.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        make_net(selection="crest", check_thresh_factor=0.3, max_epochs=1).fit(X, y)
+        make_net(selection="crest", selection__check_thresh_factor=0.3, max_epochs=1).fit(X, y)
         make_net(selection="per_step", max_epochs=1, train_frac=0.3,
-                 random_subset_size=0.2, drop_learned=True, drop_thresh=0.5).fit(X, y)
+                 selection__random_subset_size=0.2, selection__drop_learned=True, selection__drop_thresh=0.5).fit(X, y)
         # 1 and 1.0 are the same value: no false alarm.
-        make_net(selection="per_step", max_epochs=1, interval_mul=1).fit(X, y)
+        make_net(selection="per_step", max_epochs=1, selection__interval_mul=1).fit(X, y)
     for selection, name, value in (("full", "train_frac", 0.5),
                                    ("random", "random_subset_size", 0.2),
                                    ("random", "drop_learned", True),
@@ -317,7 +317,7 @@ def test_a_hyperparameter_the_selection_ignores_is_named_once_per_fit(digits600)
 def test_random_and_full_never_select(digits600):
     X, y = digits600
     for selection in ("random", "full"):
-        net = make_net(selection=selection, check_thresh_factor=0.0).fit(X, y)
+        net = make_net(selection=selection, selection__check_thresh_factor=0.0).fit(X, y)
         assert net.history[:, "n_selections"] == [0, 0, 0]
         assert net.history[:, "n_checks"] == [0, 0, 0]
         assert net.history[:, "coreset_size"] == [0, 0, 0]
@@ -331,10 +331,10 @@ def test_drop_learned_shrinks_pool_down_to_the_floor(digits600, min_train_frac,
     X, y = digits600
     n = len(y)
     # A huge drop_thresh makes every observed example count as learned; drops
-    # are tried at the start of epochs 3 and 5 (drop_interval=2).
-    net = make_net(drop_learned=True, drop_interval=2, watch_interval=watch_interval,
-                   drop_thresh=10.0, min_train_frac=min_train_frac, batch_size=16,
-                   random_subset_size=0.1, check_thresh_factor=0.01,
+    # are tried at the start of epochs 3 and 5 (selection__drop_interval=2).
+    net = make_net(selection__drop_learned=True, selection__drop_interval=2, selection__watch_interval=watch_interval,
+                   selection__drop_thresh=10.0, selection__min_train_frac=min_train_frac, batch_size=16,
+                   selection__random_subset_size=0.1, selection__check_thresh_factor=0.01,
                    max_epochs=6).fit(X, y)
     pool_sizes = net.history[:, "pool_size"]
     floor = math.ceil(min_train_frac * n)
@@ -342,18 +342,18 @@ def test_drop_learned_shrinks_pool_down_to_the_floor(digits600, min_train_frac,
     assert all(size >= floor for size in pool_sizes), pool_sizes
     assert pool_sizes[-1] < n, pool_sizes
     assert all(a >= b for a, b in zip(pool_sizes, pool_sizes[1:])), pool_sizes
-    schedule = net.schedule_
-    assert len(schedule.pool) == len(np.unique(schedule.pool)) == pool_sizes[-1]
+    schedule = net.strategy_
+    assert len(schedule.pool.positions) == len(np.unique(schedule.pool.positions)) == pool_sizes[-1]
     # The last selection came after the last drop: it drew from the new pool.
     assert net.history[-1, "n_selections"] > 0
     served = np.concatenate([positions for positions, _ in schedule.coresets])
-    assert np.isin(served, schedule.pool).all()
+    assert np.isin(served, schedule.pool.positions).all()
 
 
 def test_no_drop_without_drop_learned(digits600):
     X, y = digits600
-    net = make_net(drop_learned=False, drop_interval=2, watch_interval=1,
-                   drop_thresh=10.0, min_train_frac=0.5, max_epochs=6).fit(X, y)
+    net = make_net(selection__drop_learned=False, selection__drop_interval=2, selection__watch_interval=1,
+                   selection__drop_thresh=10.0, selection__min_train_frac=0.5, max_epochs=6).fit(X, y)
     assert net.history[:, "pool_size"] == [len(y)] * 6
 
 
@@ -390,16 +390,16 @@ def test_get_loss_applies_the_batch_weights(digits600):
 def test_coreset_weights_reach_get_loss_during_training(digits600):
     X, y = digits600
     net = WeightRecordingClassifier(
-        MLP, selection="crest", train_frac=0.3, random_subset_size=0.2, batch_size=32, lr=0.1,
-        max_epochs=3, check_thresh_factor=1e9, train_split=None, verbose=0,
-        random_state=0, region_coresets="cycle").fit(X, y)
+        MLP, selection="crest", train_frac=0.3, selection__random_subset_size=0.2, batch_size=32, lr=0.1,
+        max_epochs=3, selection__check_thresh_factor=1e9, train_split=None, verbose=0,
+        random_state=0, selection__region_coresets="cycle").fit(X, y)
     seen = net.weights_seen_
     assert len(seen) == sum(net.history[:, "n_steps"])
     warm_up = [w for epoch, _, w in seen if epoch == 0]
     crest = [(size, w) for epoch, size, w in seen if epoch > 0]
     assert warm_up and all(w is None for w in warm_up)
     assert crest and all(w is not None for _, w in crest)
-    coreset_weights = [w for _, w in net.schedule_.coresets]
+    coreset_weights = [w for _, w in net.strategy_.coresets]
     for size, w in crest:
         assert len(w) == size == 32
         assert (w > 0).all()
@@ -536,7 +536,7 @@ def test_clone_pickle_and_params_round_trips(digits600, tmp_path):
     unpickled = pickle.loads(pickle.dumps(net))
     np.testing.assert_array_equal(unpickled.predict_proba(X), proba)
     np.testing.assert_array_equal(unpickled.classes_, net.classes_)
-    assert unpickled.schedule_.global_step == net.schedule_.global_step
+    assert unpickled.strategy_.pool.global_step == net.strategy_.pool.global_step
 
     net.save_params(f_params=tmp_path / "params.pt",
                     f_optimizer=tmp_path / "optimizer.pt",
@@ -552,7 +552,7 @@ def test_clone_pickle_and_params_round_trips(digits600, tmp_path):
 
 def test_grid_search_in_parallel(digits600):
     X, y = digits600
-    grid = {"check_thresh_factor": [0.01, 1e9], "train_frac": [0.2, 0.5]}
+    grid = {"selection__check_thresh_factor": [0.01, 1e9], "train_frac": [0.2, 0.5]}
     search = GridSearchCV(make_net(max_epochs=2), grid, cv=2, n_jobs=2,
                           error_score="raise").fit(X, y)
     assert search.best_params_["check_thresh_factor"] in grid["check_thresh_factor"]
@@ -643,8 +643,8 @@ def test_valid_acc_without_caching(digits600):
 def test_partial_fit_continues_from_the_current_state(digits600):
     X, y = digits600
     steps = math.ceil(0.3 * len(y) / 32)
-    net = make_net(max_epochs=2, check_thresh_factor=1e9).fit(X, y)
-    module, schedule, optimizer = net.module_, net.schedule_, net.optimizer_
+    net = make_net(max_epochs=2, selection__check_thresh_factor=1e9).fit(X, y)
+    module, schedule, optimizer = net.module_, net.strategy_, net.optimizer_
     assert schedule.global_step == 2 * steps
     snapshot = {k: v.clone() for k, v in module.state_dict().items()}
 
@@ -653,7 +653,7 @@ def test_partial_fit_continues_from_the_current_state(digits600):
         group["lr"] = 0.0
     net.partial_fit(X, y)
     assert len(net.history) == 4
-    assert net.module_ is module and net.schedule_ is schedule
+    assert net.module_ is module and net.strategy_ is schedule
     assert net.optimizer_ is optimizer
     assert schedule.global_step == 4 * steps
     assert schedule.epoch == 4
@@ -684,10 +684,10 @@ def test_partial_fit_from_scratch_with_classes(digits600):
 
 def test_warm_start_continues(digits600):
     X, y = digits600
-    net = make_net(max_epochs=2, warm_start=True, check_thresh_factor=1e9).fit(X, y)
-    module, schedule = net.module_, net.schedule_
+    net = make_net(max_epochs=2, warm_start=True, selection__check_thresh_factor=1e9).fit(X, y)
+    module, schedule = net.module_, net.strategy_
     net.fit(X, y)
-    assert net.module_ is module and net.schedule_ is schedule
+    assert net.module_ is module and net.strategy_ is schedule
     assert len(net.history) == 4
     assert net.history[:, "n_selections"] == [0, 1, 0, 0]
 
@@ -695,7 +695,7 @@ def test_warm_start_continues(digits600):
 # -------------------------------------------------------------- small data
 def test_small_random_subsets_warn_and_still_fit(digits600):
     X, y = digits600[0][:100], digits600[1][:100]
-    net = make_net(batch_size=16, random_subset_size=0.1, check_thresh_factor=0.0,
+    net = make_net(batch_size=16, selection__random_subset_size=0.1, selection__check_thresh_factor=0.0,
                    max_epochs=3)
     with pytest.warns(UserWarning, match="random_subset_size") as record:
         net.fit(X, y)
@@ -707,7 +707,7 @@ def test_small_random_subsets_warn_and_still_fit(digits600):
     assert [w.filename for w in record if "random_subset_size" in str(w.message)] \
         == [__file__]
     assert net.predict(X).shape == (100,)
-    assert all(len(positions) == 16 for positions, _ in net.schedule_.coresets)
+    assert all(len(positions) == 16 for positions, _ in net.strategy_.coresets)
     assert sum(net.history[:, "n_selections"]) > 1
 
 
@@ -730,8 +730,8 @@ def test_the_default_subset_size_does_not_warn_on_small_data(digits600):
     for selection in ("per_step", "crest"):
         net = CrestClassifier(MLP, selection=selection, max_epochs=2, batch_size=32,
                               verbose=0, train_split=None, random_state=0,
-                              check_loss="sample").fit(X, y)
-        assert net.schedule_._random_subset_total() == 64
+                              selection__check_loss="sample").fit(X, y)
+        assert net.strategy_._class_quotas()[1].sum() == 64
     per_step = CrestClassifier(MLP, max_epochs=2, batch_size=32, verbose=0,
                                train_split=None, random_state=0).fit(X, y)
     history = per_step.history[-1]
@@ -742,7 +742,7 @@ def test_no_warning_when_random_subsets_are_large_enough(digits600):
     X, y = digits600
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        make_net(random_subset_size=0.2).fit(X, y)
+        make_net(selection__random_subset_size=0.2).fit(X, y)
 
 
 # -------------------------------------------------------------- bad input
@@ -842,15 +842,15 @@ def test_failed_fit_keeps_feature_names(digits600):
 def test_history_records_per_epoch_figures(digits600):
     X, y = digits600
     steps = math.ceil(0.3 * len(y) / 32)
-    net = make_net(max_epochs=4, check_thresh_factor=1e9, check_loss="sample",
-                   region_coresets="cycle").fit(X, y)
+    net = make_net(max_epochs=4, selection__check_thresh_factor=1e9, selection__check_loss="sample",
+                   selection__region_coresets="cycle").fit(X, y)
     for row in net.history:
         for key in HISTORY_KEYS:
             assert key in row, key
     history = net.history
     assert history[:, "n_steps"] == [steps] * 4
     assert history[:, "n_selections"] == [0, 1, 0, 0]
-    # check_interval=1: a check before every step but the selecting one.
+    # selection__check_interval=1: a check before every step but the selecting one.
     assert history[:, "n_checks"] == [0, steps - 1, steps, steps]
     assert history[:, "pool_size"] == [len(y)] * 4
     selection_s = history[:, "selection_s"]
@@ -870,8 +870,8 @@ def test_history_records_per_epoch_figures(digits600):
     assert forward[0] == 0 and forward[1] > forward[2] == forward[3] > 0
     # Resampling from the region's pool instead: a fresh coreset (facility
     # location, no forward pass) at every step of the long region.
-    resampled = make_net(max_epochs=4, check_thresh_factor=1e9,
-                         check_loss="sample").fit(X, y).history
+    resampled = make_net(max_epochs=4, selection__check_thresh_factor=1e9,
+                         selection__check_loss="sample").fit(X, y).history
     assert resampled[:, "n_selections"] == [0, 1, 0, 0]
     assert all(s > 0 for s in resampled[2:, "selection_s"])
     assert all(np.isfinite(v) for v in resampled[1:, "selected_loss"])
@@ -881,13 +881,13 @@ def test_history_records_per_epoch_figures(digits600):
 def test_partial_fit_takes_new_hyperparameters_and_keeps_state(digits600):
     X, y = digits600
     net = make_net(max_epochs=2, train_frac=0.1).fit(X, y)
-    step = net.schedule_.global_step
-    net.set_params(train_frac=0.2, check_thresh_factor=1e9)
+    step = net.strategy_.pool.global_step
+    net.set_params(train_frac=0.2, selection__check_thresh_factor=1e9)
     net.partial_fit(X, y)
     steps = net.history[-1, "n_steps"]
     assert steps == math.ceil(0.2 * len(X) / net.batch_size)
-    assert net.schedule_.global_step == step + 2 * steps
-    assert net.schedule_.config["check_thresh_factor"] == 1e9
+    assert net.strategy_.pool.global_step == step + 2 * steps
+    assert net.strategy_.check_thresh_factor == 1e9
 
 
 def test_selection_losses_are_recorded_from_the_second_epoch(digits600):
@@ -911,8 +911,8 @@ def test_selection_losses_are_recorded_from_the_second_epoch(digits600):
 
 def test_partial_fit_on_other_data_selects_afresh(digits600):
     X, y = digits600
-    net = make_net(max_epochs=2, check_thresh_factor=1e9).fit(X, y)
-    old_positions = [c[0].copy() for c in net.schedule_.coresets]
+    net = make_net(max_epochs=2, selection__check_thresh_factor=1e9).fit(X, y)
+    old_positions = [c[0].copy() for c in net.strategy_.coresets]
     net.partial_fit(X, y)
     # The same data again: the region goes on, nothing is re-selected.
     assert sum(net.history[-2:, "n_selections"]) == 0
@@ -922,7 +922,7 @@ def test_partial_fit_on_other_data_selects_afresh(digits600):
     # so the first CREST step selects again.
     assert net.history[-2, "n_selections"] == 1
     assert not all(np.array_equal(a, c[0]) for a, c in
-                   zip(old_positions, net.schedule_.coresets))
+                   zip(old_positions, net.strategy_.coresets))
 
 
 def test_batch_size_must_be_positive(digits600):
@@ -935,14 +935,14 @@ def test_set_params_between_partial_fits_takes_effect(digits600):
     X, y = digits600
     net = make_net(max_epochs=2).fit(X, y)
     assert net.history[-1, "n_checks"] > 0
-    net.set_params(check_interval=1000, num_minibatch_coreset=1)
+    net.set_params(selection__check_interval=1000, selection__num_minibatch_coreset=1)
     net.partial_fit(X, y)
-    assert net.schedule_.check_interval == 1000
+    assert net.strategy_.steps_between_checks == 1000
     assert net.history[-1, "n_checks"] == 0
     # Switching dropping on after a fit allocates its loss history.
-    net.set_params(drop_learned=True, watch_interval=3, drop_interval=1)
+    net.set_params(selection__drop_learned=True, selection__watch_interval=3, selection__drop_interval=1)
     net.partial_fit(X, y)
-    assert net.schedule_.loss_watch.shape == (3, len(y))
+    assert net.strategy_.dropping.losses.shape == (3, len(y))
 
 
 def test_rebuilt_module_resets_the_quadratic_model(digits600):
@@ -951,7 +951,7 @@ def test_rebuilt_module_resets_the_quadratic_model(digits600):
     net.set_params(module__hidden=24)
     net.partial_fit(X, y)  # must not compare parameters of two architectures
     assert net.module_.hidden.out_features == 24
-    assert net.schedule_.quadratic_model.anchor.numel() == sum(
+    assert net.strategy_.quadratic_model.anchor.numel() == sum(
         p.numel() for p in net.module_.parameters())
 
 
@@ -1016,13 +1016,13 @@ def _weights_served(net):
 def test_a_region_serves_its_built_coresets_before_building_more(digits600):
     X, y = digits600
     net = WeightRecordingClassifier(
-        MLP, selection="crest", train_frac=0.3, random_subset_size=0.2,
+        MLP, selection="crest", train_frac=0.3, selection__random_subset_size=0.2,
         batch_size=32, lr=0.1, max_epochs=2, train_split=None, verbose=0,
-        random_state=0, check_thresh_factor=1e9, num_minibatch_coreset=4,
-        region_coresets="cycle")
+        random_state=0, selection__check_thresh_factor=1e9, selection__num_minibatch_coreset=4,
+        selection__region_coresets="cycle")
     net.fit(X, y)
     served = _weights_served(net)
-    built = [c[1] for c in net.schedule_.coresets]
+    built = [c[1] for c in net.strategy_.coresets]
     # One region (no re-selection): the 4 coresets are served in build order,
     # each once, then reused ("cycle").
     assert len(built) == 4
@@ -1035,13 +1035,13 @@ def test_resampled_coresets_come_from_the_region_pool_without_forward_passes(
         digits600):
     X, y = digits600
     net = WeightRecordingClassifier(
-        MLP, selection="crest", train_frac=0.5, random_subset_size=0.2,
+        MLP, selection="crest", train_frac=0.5, selection__random_subset_size=0.2,
         batch_size=32, lr=0.1, max_epochs=2, train_split=None, verbose=0,
-        random_state=0, check_thresh_factor=1e9, num_minibatch_coreset=2,
-        check_loss="sample")
+        random_state=0, selection__check_thresh_factor=1e9, selection__num_minibatch_coreset=2,
+        selection__check_loss="sample")
     net.fit(X, y)
     served = _weights_served(net)
-    schedule = net.schedule_
+    schedule = net.strategy_
     # One region of 10 steps: 2 built coresets, then 8 resampled ones.
     assert net.history[-1, "n_selections"] == 1
     assert len(served) == 10 and len(schedule.coresets) == 2
@@ -1063,35 +1063,35 @@ def test_resampled_coresets_come_from_the_region_pool_without_forward_passes(
 
 def test_check_sample_size_sets_the_check_batch(digits600):
     X, y = digits600
-    net = make_net(check_sample_size=7, max_epochs=2, check_loss="sample").fit(X, y)
-    assert len(net.schedule_.check_sample) == 7
-    assert len(net.schedule_.check_batch[1]) == 7
+    net = make_net(selection__check_sample_size=7, max_epochs=2, selection__check_loss="sample").fit(X, y)
+    assert len(net.strategy_.check_sample) == 7
+    assert len(net.strategy_.check_batch[1]) == 7
 
 
 def test_selection_metric_changes_the_coresets(digits600):
     X, y = digits600
     chosen = {}
     for metric in ("euclidean", "cosine"):
-        net = make_net(selection_metric=metric, max_epochs=2,
-                       check_thresh_factor=1e9).fit(X, y)
+        net = make_net(selection__selection_metric=metric, max_epochs=2,
+                       selection__check_thresh_factor=1e9).fit(X, y)
         chosen[metric] = np.sort(np.concatenate(
-            [c[0] for c in net.schedule_.coresets]))
+            [c[0] for c in net.strategy_.coresets]))
     assert not np.array_equal(chosen["euclidean"], chosen["cosine"])
 
 
 def test_num_minibatch_coreset_is_the_number_of_coresets_of_a_region(digits600):
     X, y = digits600
     for count in (1, 3):
-        net = make_net(num_minibatch_coreset=count, max_epochs=3,
-                       check_thresh_factor=1e9).fit(X, y)
-        assert len(net.schedule_.coresets) == count
+        net = make_net(selection__num_minibatch_coreset=count, max_epochs=3,
+                       selection__check_thresh_factor=1e9).fit(X, y)
+        assert len(net.strategy_.coresets) == count
 
 
 def test_interval_mul_makes_checks_rarer(digits600):
     X, y = digits600
     checks = {}
     for interval_mul in (1.0, 1000.0):
-        net = make_net(interval_mul=interval_mul, check_thresh_factor=0.0,
+        net = make_net(selection__interval_mul=interval_mul, selection__check_thresh_factor=0.0,
                        max_epochs=4).fit(X, y)
         checks[interval_mul] = sum(net.history[:, "n_checks"])
     # Re-selection at every check (tau 0) adapts the interval from the second
@@ -1101,10 +1101,10 @@ def test_interval_mul_makes_checks_rarer(digits600):
 
 def test_batch_num_mul_bounds_the_adapted_number_of_coresets(digits600):
     X, y = digits600
-    net = make_net(batch_num_mul=0.01, check_thresh_factor=0.0,
+    net = make_net(selection__batch_num_mul=0.01, selection__check_thresh_factor=0.0,
                    max_epochs=3).fit(X, y)
     # After adaptation: max(1, min(int(interval * 0.01), steps)) == 1.
-    assert net.schedule_.n_coresets == 1
+    assert net.strategy_.region_size == 1
 
 
 def test_iterator_train_settings_warn_that_they_are_unused(digits600):
@@ -1121,7 +1121,7 @@ def test_iterator_train_settings_warn_that_they_are_unused(digits600):
 def test_per_step_selects_a_fresh_weighted_coreset_at_every_step(digits600):
     X, y = digits600
     net = WeightRecordingClassifier(
-        MLP, selection="per_step", train_frac=0.3, random_subset_size=96,
+        MLP, selection="per_step", train_frac=0.3, selection__random_subset_size=96,
         batch_size=32, lr=0.1, max_epochs=3, train_split=None, verbose=0,
         random_state=0).fit(X, y)
     served = [w for _, _, w in net.weights_seen_]
@@ -1138,22 +1138,22 @@ def test_per_step_selects_a_fresh_weighted_coreset_at_every_step(digits600):
     # Fresh: no two steps share their weights.
     assert len({tuple(w.tolist()) for w in weighted}) == len(weighted)
     # No quadratic model is ever fitted.
-    assert not hasattr(net.schedule_, "quadratic_model")
+    assert not hasattr(net.strategy_, "quadratic_model")
 
 
 def test_proxy_reuse_steps_evaluates_fewer_examples_per_step(digits600):
     X, y = digits600
     forward = {}
     for reuse in (0, 3):
-        net = make_net(selection="per_step", proxy_reuse_steps=reuse,
-                       random_subset_size=128, max_epochs=3).fit(X, y)
+        net = make_net(selection="per_step", selection__proxy_reuse_steps=reuse,
+                       selection__random_subset_size=128, max_epochs=3).fit(X, y)
         forward[reuse] = sum(net.history[:, "n_forward_examples"])
-        candidates = net.schedule_.candidates
+        candidates = net.strategy_.candidates
         if reuse:
             # Candidates are never older than the reuse window, and the
             # examples just trained on are not among them.
             assert candidates["age"].max() <= reuse + 1
-            trained = net.schedule_.coresets[-1][0]
+            trained = net.strategy_.coresets[-1][0]
             assert not np.isin(candidates["positions"], trained).any()
             assert np.all(np.diff(candidates["positions"]) > 0)
     # Once in steady state, a step tops the subset up with about one batch of
@@ -1163,8 +1163,8 @@ def test_proxy_reuse_steps_evaluates_fewer_examples_per_step(digits600):
 
 def test_per_step_and_proxy_reuse_are_reproducible(digits600):
     X, y = digits600
-    first = make_net(selection="per_step", proxy_reuse_steps=2).fit(X, y)
-    second = make_net(selection="per_step", proxy_reuse_steps=2).fit(X, y)
+    first = make_net(selection="per_step", selection__proxy_reuse_steps=2).fit(X, y)
+    second = make_net(selection="per_step", selection__proxy_reuse_steps=2).fit(X, y)
     np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
 
 
@@ -1172,7 +1172,7 @@ def test_the_default_selection_is_per_step(digits600):
     # Chosen on a validation split of Fashion-MNIST (benchmarks/RESULTS.md):
     # per-step coresets were more accurate than CREST's regions, for less time.
     X, y = digits600
-    net = CrestClassifier(MLP, train_frac=0.3, random_subset_size=0.2, batch_size=32,
+    net = CrestClassifier(MLP, train_frac=0.3, selection__random_subset_size=0.2, batch_size=32,
                           max_epochs=2, train_split=None, verbose=0, random_state=0)
     assert net.selection == "per_step"
     net.fit(X, y)
@@ -1198,35 +1198,35 @@ def test_weighted_batches_work_with_skorch_train_scoring_and_warn_when_lost(digi
 
     with pytest.warns(UserWarning, match="trained without their weights"):
         CopiesTheBatch(MLP, selection="per_step", train_frac=0.3,
-                       random_subset_size=0.2, batch_size=32, max_epochs=2,
+                       selection__random_subset_size=0.2, batch_size=32, max_epochs=2,
                        train_split=None, verbose=0, random_state=0).fit(X, y)
 
 
 def test_changing_the_selection_settings_between_partial_fits_starts_afresh(digits600):
     X, y = digits600
     net = make_net(selection="per_step", max_epochs=2).fit(X, y)
-    assert net.schedule_.candidates is None  # no reuse, no candidates
+    assert net.strategy_.candidates is None  # no reuse, no candidates
     # Reuse needs candidates with ages: the old subset must not be taken
     # for them.
-    net.set_params(proxy_reuse_steps=2)
+    net.set_params(selection__proxy_reuse_steps=2)
     net.partial_fit(X, y)
-    assert net.schedule_.candidates["age"].max() <= 3
+    assert net.strategy_.candidates["age"].max() <= 3
     # To crest: a region of its own, with its own check sample and model.
     net.set_params(selection="crest")
     net.partial_fit(X, y)
     assert net.history[-2, "n_checks"] >= 1  # crest's checks, not per-step
     assert net.history[-2, "n_selections"] < net.history[-2, "n_steps"]
-    assert net.schedule_.quadratic_model.anchor is not None
+    assert net.strategy_.quadratic_model.anchor is not None
 
 
 def test_dropped_examples_leave_the_region_pool(digits600):
     X, y = digits600
-    net = make_net(drop_learned=True, drop_interval=1, watch_interval=1,
-                   drop_thresh=10.0, min_train_frac=0.5, max_epochs=4,
-                   check_thresh_factor=1e9, num_minibatch_coreset=3).fit(X, y)
-    schedule = net.schedule_
+    net = make_net(selection__drop_learned=True, selection__drop_interval=1, selection__watch_interval=1,
+                   selection__drop_thresh=10.0, selection__min_train_frac=0.5, max_epochs=4,
+                   selection__check_thresh_factor=1e9, selection__num_minibatch_coreset=3).fit(X, y)
+    schedule = net.strategy_
     assert schedule.pool.size < len(y)
-    assert np.isin(schedule.region["positions"], schedule.pool).all()
+    assert np.isin(schedule.region["positions"], schedule.pool.positions).all()
 
 
 def test_one_class_y_is_refused_and_classes_allow_one_class_batches(digits600):
@@ -1254,14 +1254,14 @@ def test_proportional_subsets_keep_the_class_prior(selection):
     X = X.astype(np.float32)
     prior = {}
     for balance in ("proportional", "balanced"):
-        net = make_net(selection=selection, class_balance=balance, max_epochs=8,
-                       train_frac=0.2, random_subset_size=0.05, batch_size=64,
+        net = make_net(selection=selection, selection__class_balance=balance, max_epochs=8,
+                       train_frac=0.2, selection__random_subset_size=0.05, batch_size=64,
                        lr=0.05)
         net.fit(X, y)
         proba = net.predict_proba(X)
         prior[balance] = (float(proba[:, 1].mean()), log_loss(y, proba))
         counts = np.bincount(y[np.concatenate(
-            [positions for positions, _ in net.schedule_.coresets])], minlength=2)
+            [positions for positions, _ in net.strategy_.coresets])], minlength=2)
         assert counts[1] > 0
     true_prior = float(np.mean(y))
     # The default estimates the mean loss over the data: its predicted
@@ -1274,14 +1274,14 @@ def test_proportional_subsets_keep_the_class_prior(selection):
 def test_proportional_quotas_follow_class_sizes(digits600):
     X, y = digits600
     keep = (y != 1) | (np.arange(len(y)) % 6 == 0)  # class 1 about a sixth
-    net = make_net(selection="per_step", random_subset_size=200, max_epochs=1)
+    net = make_net(selection="per_step", selection__random_subset_size=200, max_epochs=1)
     net.fit(X[keep], y[keep])
-    counts, quotas = net.schedule_._class_quotas()
+    counts, quotas = net.strategy_._class_quotas()
     assert quotas.sum() == 200
     np.testing.assert_allclose(quotas / 200, counts / counts.sum(), atol=0.01)
-    balanced = make_net(selection="per_step", random_subset_size=200,
-                        class_balance="balanced", max_epochs=1).fit(X[keep], y[keep])
-    _, equal = balanced.schedule_._class_quotas()
+    balanced = make_net(selection="per_step", selection__random_subset_size=200,
+                        selection__class_balance="balanced", max_epochs=1).fit(X[keep], y[keep])
+    _, equal = balanced.strategy_._class_quotas()
     # Equal quotas, capped at the small class, grown to reach 200 in all.
     assert equal[1] == counts[1] < equal[0]
     assert len(set(equal[np.arange(10) != 1].tolist())) == 1 and equal.sum() >= 200
@@ -1330,10 +1330,10 @@ class NoisyDigits(torch.utils.data.Dataset):
 
 def test_with_augmentation_the_model_and_its_checks_see_the_same_tensors(digits600):
     X, y = digits600
-    net = make_net(LazyMLP, check_thresh_factor=1e9, max_epochs=2,
-                   check_loss="sample")
+    net = make_net(LazyMLP, selection__check_thresh_factor=1e9, max_epochs=2,
+                   selection__check_loss="sample")
     net.fit(NoisyDigits(X, y))
-    schedule = net.schedule_
+    schedule = net.strategy_
     from sklearn_crest._coresets.curvature import _flat
     from sklearn_crest.selection import SelectionModel
 
@@ -1396,7 +1396,7 @@ def test_a_pickled_model_carries_no_training_data(digits600, selection):
         assert restored.history[-restored.max_epochs, "n_selections"] >= 1
     # Trimmed for prediction: no schedule at all, and a small pickle.
     net.trim_for_prediction()
-    assert net.schedule_ is None
+    assert net.strategy_ is None
     trimmed = pickle.dumps(net)
     assert not any(row in trimmed for row in rows)
     weights = sum(p.numel() * 4 for p in net.module_.parameters())
@@ -1423,11 +1423,11 @@ def test_a_pickle_unpickles_when_skorch_maps_tensors_to_another_device(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # skorch: device "meta" instead of "cpu"
         restored = pickle.loads(blob)
-    assert restored.schedule_.torch_generator.device.type == "cpu"
+    assert restored.strategy_.pool.torch_generator.device.type == "cpu"
     # The generator's stream goes on where the pickled one stood.
     torch.testing.assert_close(
-        torch.rand(4, generator=restored.schedule_.torch_generator),
-        torch.rand(4, generator=net.schedule_.torch_generator), rtol=0, atol=0)
+        torch.rand(4, generator=restored.strategy_.pool.torch_generator),
+        torch.rand(4, generator=net.strategy_.pool.torch_generator), rtol=0, atol=0)
 
 
 def test_data_stay_in_host_memory_unless_a_gpu_is_asked_for(digits600):
@@ -1443,47 +1443,21 @@ def test_data_stay_in_host_memory_unless_a_gpu_is_asked_for(digits600):
     assert data_device("auto", "cuda", TensorDataset(torch.from_numpy(X))) is None
 
 
-def test_a_schedule_pickled_by_an_earlier_version_unpickles(digits600):
-    # Earlier versions kept every mode in one CrestSchedule class, pickled
-    # the torch generator itself and had neither the streams, the
-    # training-loss observations nor this round's settings.
-    from sklearn_crest._schedule import CrestSchedule
-    from sklearn_crest.selection import CrestRegions
-    X, y = digits600
-    net = make_net(max_epochs=2).fit(X, y)
-    state = net.schedule_.__getstate__()
-    state["torch_generator"] = torch.Generator().manual_seed(3)
-    for name in ("_class_streams", "observations", "pending_observation"):
-        del state[name]
-    for key in ("selection_precision", "check_loss"):
-        del state["config"][key]
-    schedule = CrestSchedule.__new__(CrestSchedule)
-    schedule.__setstate__(state)
-    assert type(schedule) is CrestRegions  # the strategy of its selection
-    assert schedule.pending_observation is None and schedule.observations == []
-    assert schedule.config["check_loss"] == "sample"  # what that version did
-    torch.testing.assert_close(torch.rand(2, generator=schedule.torch_generator),
-                               torch.rand(2, generator=torch.Generator().manual_seed(3)))
-    net.schedule_ = schedule
-    net.partial_fit(X, y)  # and training goes on
-    assert net.history[-1, "n_steps"] > 0
-
-
 def test_loading_parameters_drops_the_region_made_with_others(digits600, tmp_path):
     X, y = digits600
-    net = make_net(max_epochs=2, check_thresh_factor=1e9).fit(X, y)
+    net = make_net(max_epochs=2, selection__check_thresh_factor=1e9).fit(X, y)
     net.save_params(f_params=tmp_path / "params.pt")
-    assert net.schedule_.region is not None and net.schedule_.coresets
+    assert net.strategy_.region is not None and net.strategy_.coresets
     net.load_params(f_params=tmp_path / "params.pt")
-    assert net.schedule_.region is None and not net.schedule_.coresets
+    assert net.strategy_.region is None and not net.strategy_.coresets
     net.partial_fit(X, y)  # two epochs: a new region at once, and no other
     assert net.history[-2:, "n_selections"] == [1, 0]
 
 
 def test_a_diverged_quadratic_model_fails_the_training_loss_check(digits600):
     X, y = digits600
-    net = make_net(max_epochs=2, check_thresh_factor=1e9).fit(X, y)
-    schedule = net.schedule_
+    net = make_net(max_epochs=2, selection__check_thresh_factor=1e9).fit(X, y)
+    schedule = net.strategy_
     schedule.observations = [(0.0, 0.0, 1.0)]
     assert schedule._training_check_passes()
     schedule.quadratic_model.loss_at_selection = float("nan")
@@ -1552,7 +1526,7 @@ def test_a_parameter_unused_in_forward_does_not_break_the_quadratic_model(digits
             return self.out(X)
 
     net = make_net(WithSpare, selection="crest", max_epochs=3).fit(X, y)
-    model = net.schedule_.quadratic_model
+    model = net.strategy_.quadratic_model
     spare = sum(p.numel() for p in net.module_.spare.parameters())
     assert torch.all(model.gradient[-spare:] == 0)
 
@@ -1599,15 +1573,15 @@ def test_a_dataset_without_targets_has_its_labels_read_once_per_fit(
 def test_forward_in_training_mode_leaves_the_schedule_alone(digits600, selection):
     X, y = digits600
     net = make_net(selection=selection, max_epochs=2).fit(X, y)
-    step, epoch = net.schedule_.global_step, net.schedule_.epoch
+    step, epoch = net.strategy_.pool.global_step, net.strategy_.pool.epoch
     for data in (X, TensorDataset(torch.from_numpy(X), torch.from_numpy(y))):
         out = net.forward(data, training=True)
         assert out.shape == (len(y), 10)  # every row, as skorch gives them
         assert sum(len(b) for b in net.forward_iter(data, training=True)) == len(y)
-    assert (net.schedule_.global_step, net.schedule_.epoch) == (step, epoch)
+    assert (net.strategy_.pool.global_step, net.strategy_.pool.epoch) == (step, epoch)
     # ...and the next fit still trains on the schedule's batches.
     net.partial_fit(X, y)
-    assert net.history[-1, "n_steps"] == net.schedule_.steps_per_epoch()
+    assert net.history[-1, "n_steps"] == net.strategy_.steps_per_epoch()
 
 
 class RecordingLoader(torch.utils.data.DataLoader):
@@ -1640,7 +1614,7 @@ def test_dataset_batches_go_through_iterator_train_when_known_up_front(
     net = make_net(selection=selection, module__n_features=64,
                    iterator_train=RecordingLoader,
                    iterator_train__collate_fn=collate).fit(_digits_dataset(X, y))
-    steps = net.schedule_.steps_per_epoch()
+    steps = net.strategy_.steps_per_epoch()
     # The planned epochs (the first, and every epoch of random and craig)
     # are served by iterator_train; per_step and crest read their chosen
     # items in this process, with the same collate_fn.
@@ -1668,7 +1642,7 @@ def test_num_workers_serve_every_epoch(digits600):
     X, y = digits600
     net = make_net(selection="random", module__n_features=64, max_epochs=2,
                    iterator_train__num_workers=1).fit(_digits_dataset(X, y))
-    assert net.history[:, "n_steps"] == [net.schedule_.steps_per_epoch()] * 2
+    assert net.history[:, "n_steps"] == [net.strategy_.steps_per_epoch()] * 2
     # Step-chosen batches (and the selection's passes) are read by
     # num_workers threads, and give the same model as reading in-thread.
     data = ThreadRecordingDataset(X, y)
@@ -1809,11 +1783,11 @@ def test_random_subset_draws_do_not_touch_whole_classes():
 
 def test_per_class_members_are_built_when_the_pool_changes_not_per_epoch(digits600):
     X, y = digits600
-    net = make_net(selection="per_step", max_epochs=3, drop_learned=True,
-                   drop_interval=3, drop_thresh=10.0, min_train_frac=0.8).fit(X, y)
-    schedule = net.schedule_
+    net = make_net(selection="per_step", max_epochs=3, selection__drop_learned=True,
+                   selection__drop_interval=3, selection__drop_thresh=10.0, selection__min_train_frac=0.8).fit(X, y)
+    schedule = net.strategy_
     before = schedule._pool_members()
-    net.set_params(drop_learned=False)
+    net.set_params(selection__drop_learned=False)
     net.partial_fit(X, y)
     assert schedule._pool_members() is before  # same data, same pool: kept
     # Dropping learned examples (epoch index 2 above) changed the pool; the
@@ -1821,7 +1795,7 @@ def test_per_class_members_are_built_when_the_pool_changes_not_per_epoch(digits6
     assert sum(m.size for m in before) == schedule.pool.size < len(y)
     for c, members in enumerate(before):
         np.testing.assert_array_equal(
-            members, schedule.pool[schedule.labels[schedule.pool] == c])
+            members, schedule.pool.positions[schedule.labels[schedule.pool.positions] == c])
 
 
 class SmoothedLossClassifier(CrestClassifier):
@@ -1844,7 +1818,7 @@ def test_per_example_loss_is_the_loss_of_training_and_selection(digits600, selec
     X, y = digits600
     SmoothedLossClassifier.calls = {"training": 0, "selection": 0}
     net = SmoothedLossClassifier(MLP, selection=selection, train_frac=0.3,
-                                 random_subset_size=0.2, batch_size=32, lr=0.3,
+                                 selection__random_subset_size=0.2, batch_size=32, lr=0.3,
                                  max_epochs=3, train_split=None, verbose=0,
                                  random_state=0).fit(X, y)
     assert SmoothedLossClassifier.calls["training"] == sum(net.history[:, "n_steps"])
@@ -1956,7 +1930,7 @@ def test_steps_per_epoch_is_what_a_fit_takes(digits600, selection, expected):
         warnings.simplefilter("error")
         net.set_params(train_frac=0.3).steps_per_epoch(600)
     with pytest.raises(ValueError, match="prune_ratio"):
-        net.set_params(prune_ratio=2.0).steps_per_epoch(600)
+        net.set_params(selection__prune_ratio=2.0).steps_per_epoch(600)
 
 
 def test_a_per_batch_schedule_sized_for_full_epochs_warns(digits600):
@@ -2009,5 +1983,5 @@ def test_history_keys_are_what_every_strategy_records(digits600, selection):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         net.fit(X, y)
-    extra = set(net.schedule_.extra_history())
-    assert set(net.schedule_.history_record()) == set(HISTORY_KEYS) | extra
+    extra = set(net.strategy_.extra_history())
+    assert set(net.strategy_.history_record()) == set(HISTORY_KEYS) | extra

@@ -37,7 +37,7 @@ def test_imblearn_sampler_checks(estimator, check):
 
 @parametrize_with_checks(
     [CrestClassifier(LazyMLP, train_split=None, verbose=0, random_state=0,
-                     max_epochs=5, train_frac=1.0, random_subset_size=0.5,
+                     max_epochs=5, train_frac=1.0, selection__random_subset_size=0.5,
                      batch_size=16, lr=0.1, selection=selection)
      for selection in ("per_step", "crest")],
     expected_failed_checks=lambda estimator: {

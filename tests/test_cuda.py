@@ -28,7 +28,7 @@ SELECTIONS = ["crest", "per_step", "random", "full", "craig", "gradmatch"]
 
 
 def make_net(device, **params):
-    settings = dict(selection="per_step", train_frac=0.3, random_subset_size=0.2,
+    settings = dict(selection="per_step", train_frac=0.3, selection__random_subset_size=0.2,
                     batch_size=32, lr=0.1, max_epochs=3, train_split=None,
                     verbose=0, random_state=0, device=device)
     settings.update(params)
@@ -90,12 +90,12 @@ def test_per_step_selection_chooses_as_on_the_cpu(digits600):
     # Same weights, same schedule state: the coresets agree up to near-ties
     # of the greedy, which float rounding on another device may flip.
     X, y = digits600
-    cpu = make_net("cpu", max_epochs=1, selection_precision="float32").fit(X, y)
+    cpu = make_net("cpu", max_epochs=1, selection__selection_precision="float32").fit(X, y)
     cuda = _copy_on_cuda(cpu)
     data = IndexedData(SkorchDataset(torch.from_numpy(X), y), cpu.encode_labels)
     chosen = {}
     for name, net in (("cpu", cpu), ("cuda", cuda)):
-        schedule = copy.deepcopy(cpu.schedule_)
+        schedule = copy.deepcopy(cpu.strategy_)
         schedule.bind(data)
         chosen[name] = schedule._select_fresh(SelectionModel(net), data)[0]
     assert chosen["cpu"].size == 32

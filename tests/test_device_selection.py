@@ -27,14 +27,14 @@ class RecordingClassifier(CrestClassifier):
 
 def _fit(digits600, path, **params):
     X, y = digits600
-    settings = dict(selection="per_step", train_frac=0.3, random_subset_size=0.2,
+    settings = dict(selection="per_step", train_frac=0.3, selection__random_subset_size=0.2,
                     batch_size=32, lr=0.1, max_epochs=1, train_split=None,
-                    verbose=0, random_state=0, selection_precision="float32")
+                    verbose=0, random_state=0, selection__selection_precision="float32")
     settings.update(params)
     net = RecordingClassifier(MLP, **settings)
     net.served_ = []
     net.fit(X, y)  # the random warm-up epoch
-    net.schedule_.device_path = path
+    net.strategy_.device_path = path
     net.partial_fit(X, y)
     net.partial_fit(X, y)
     return net
@@ -42,8 +42,8 @@ def _fit(digits600, path, **params):
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 def test_the_device_path_serves_the_host_paths_coresets(digits600, metric):
-    host = _fit(digits600, "never", selection_metric=metric)
-    device = _fit(digits600, "always", selection_metric=metric)
+    host = _fit(digits600, "never", selection__selection_metric=metric)
+    device = _fit(digits600, "always", selection__selection_metric=metric)
     assert len(host.served_) == len(device.served_) == 18
     for (X_host, w_host), (X_device, w_device) in zip(host.served_, device.served_):
         torch.testing.assert_close(X_device, X_host, rtol=0, atol=0)
@@ -83,15 +83,15 @@ def test_the_device_greedy_matches_the_engine_on_uneven_classes():
 
 def test_drop_learned_keeps_the_host_path(digits600):
     X, y = digits600
-    net = CrestClassifier(MLP, selection="per_step", drop_learned=True,
+    net = CrestClassifier(MLP, selection="per_step", selection__drop_learned=True,
                           train_split=None, verbose=0, max_epochs=1, batch_size=32)
     net.fit(X, y)
-    net.schedule_.device_path = "always"
+    net.strategy_.device_path = "always"
     from sklearn_crest._data import IndexedData
     from skorch.dataset import Dataset
     data = IndexedData(Dataset(torch.from_numpy(X), y), net.encode_labels)
-    assert net.schedule_._device_selection(data) is None
-    net.schedule_.device_path = "auto"
-    net.set_params(drop_learned=False)
+    assert net.strategy_._device_selection(data) is None
+    net.strategy_.device_path = "auto"
+    net.set_params(selection__drop_learned=False)
     net._reconfigure_selection()
-    assert net.schedule_._device_selection(data) is None  # CPU data: host path
+    assert net.strategy_._device_selection(data) is None  # CPU data: host path

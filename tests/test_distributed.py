@@ -153,12 +153,11 @@ class _SameEverywhere(TrainingProcesses):
 
 
 def _bound_strategy(processes, labels, selection="per_step"):
-    from sklearn_crest._classifier import CREST_PARAMS
     from sklearn_crest._data import IndexedData
     from skorch.dataset import Dataset
 
-    config = {name: value for name, value in CREST_PARAMS.items() if name != "selection"}
-    strategy = STRATEGIES[selection](config, 8, np.random.RandomState(0))
+    strategy = STRATEGIES[selection]().start(batch_size=8, train_frac=0.1,
+                                             random_state=np.random.RandomState(0))
     strategy.processes = processes
     X = torch.arange(len(labels), dtype=torch.float32)[:, None]
     data = IndexedData(Dataset(X, labels), lambda y: torch.as_tensor(y))
@@ -168,7 +167,7 @@ def _bound_strategy(processes, labels, selection="per_step"):
 
 def test_shares_are_disjoint_cover_the_data_and_keep_class_proportions():
     labels = np.repeat(np.arange(3), [50, 31, 20])
-    shares = [_bound_strategy(_SameEverywhere(rank, 3), labels).pool
+    shares = [_bound_strategy(_SameEverywhere(rank, 3), labels).pool.positions
               for rank in range(3)]
     assert sorted(np.concatenate(shares).tolist()) == list(range(len(labels)))
     for share in shares:
@@ -183,7 +182,7 @@ def test_step_budget_counts_steps_of_all_processes():
     double = _bound_strategy(_SameEverywhere(0, 2), labels, "random")
     assert single.steps_per_epoch() == 13  # ceil(0.1 * 1000 / 8)
     assert double.steps_per_epoch() == 7  # ceil(0.1 * 1000 / 16)
-    assert single.pool.size == 1000 and double.pool.size == 500
+    assert single.pool.positions.size == 1000 and double.pool.positions.size == 500
 
 
 def test_processes_with_other_data_are_refused():
@@ -202,8 +201,8 @@ def test_a_strategy_pickles_without_its_processes():
     strategy = _bound_strategy(_SameEverywhere(1, 2), np.repeat(np.arange(2), 10))
     restored = pickle.loads(pickle.dumps(strategy))
     assert restored.processes is SINGLE_PROCESS
-    assert restored.pool_owner == (1, 2)
-    assert np.array_equal(restored.pool, strategy.pool)
+    assert restored.pool.owner == (1, 2)
+    assert np.array_equal(restored.pool.positions, strategy.pool.positions)
 
 
 def test_an_accelerator_without_a_process_group_is_refused():

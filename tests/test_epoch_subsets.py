@@ -47,7 +47,7 @@ def test_one_weighted_subset_per_epoch_after_the_warm_up(digits600, selection):
     # Every selection evaluates the whole pool, once.
     assert net.history[:, "n_forward_examples"] == [0, 600, 600, 600]
     assert net.history[1:, "coreset_size"] == [budget] * 3
-    positions, weights = net.schedule_.epoch_subset
+    positions, weights = net.strategy_.epoch_subset
     assert len(np.unique(positions)) == budget
     assert (weights > 0).all()
     assert float(weights.mean()) == pytest.approx(1.0, rel=1e-5)
@@ -65,7 +65,7 @@ def test_one_weighted_subset_per_epoch_after_the_warm_up(digits600, selection):
 @pytest.mark.parametrize("selection", ["craig", "gradmatch"])
 def test_selection_interval_reuses_the_subset(digits600, selection):
     X, y = digits600
-    net = make_net(selection, max_epochs=6, selection_interval=2).fit(X, y)
+    net = make_net(selection, max_epochs=6, selection__selection_interval=2).fit(X, y)
     assert net.history[:, "n_selections"] == [0, 1, 0, 1, 0, 1]
 
 
@@ -74,15 +74,15 @@ def test_reproducible_and_resumable(digits600, selection):
     X, y = digits600
     first = make_net(selection).fit(X, y)
     second = make_net(selection).fit(X, y)
-    np.testing.assert_array_equal(first.schedule_.epoch_subset[0],
-                                  second.schedule_.epoch_subset[0])
+    np.testing.assert_array_equal(first.strategy_.epoch_subset[0],
+                                  second.strategy_.epoch_subset[0])
     np.testing.assert_allclose(first.predict_proba(X), second.predict_proba(X))
     first.partial_fit(X, y)
     assert first.history[-4:, "n_selections"] == [1, 1, 1, 1]
     # A pickle keeps no subset (it is positions and weights of training
     # data): the next epoch selects afresh.
     restored = pickle.loads(pickle.dumps(second))
-    assert restored.schedule_.epoch_subset is None
+    assert restored.strategy_.epoch_subset is None
     restored.partial_fit(X, y)
     assert restored.history[-4, "n_selections"] == 1
 
@@ -99,10 +99,10 @@ def _reselect(net, X, y):
     from sklearn_crest._data import IndexedData
     from skorch.dataset import Dataset
     data = IndexedData(Dataset(torch.from_numpy(X), y), net.encode_labels)
-    net.schedule_.bind(data)
+    net.strategy_.bind(data)
     from sklearn_crest.selection import SelectionModel
-    net.schedule_._select_epoch_subset(SelectionModel(net), data)
-    return net.schedule_.epoch_subset
+    net.strategy_._select_epoch_subset(SelectionModel(net), data)
+    return net.strategy_.epoch_subset
 
 
 def test_craig_covers_the_gradient_proxies_better_than_random(digits600):
@@ -209,8 +209,8 @@ def test_gradmatch_finds_the_output_layer_of_a_softmax_module(digits600, recwarn
 def test_drop_learned_removes_learned_examples_from_the_pool(digits600, selection,
                                                             recwarn):
     X, y = digits600
-    net = make_net(selection, max_epochs=9, drop_learned=True, drop_interval=4,
-                   watch_interval=2, drop_thresh=0.5, min_train_frac=0.5).fit(X, y)
+    net = make_net(selection, max_epochs=9, selection__drop_learned=True, selection__drop_interval=4,
+                   selection__watch_interval=2, selection__drop_thresh=0.5, selection__min_train_frac=0.5).fit(X, y)
     # Random subsets play no part: nothing warns about their size.
     assert not [w for w in recwarn if "random_subset_size" in str(w.message)]
     pool = net.history[:, "pool_size"]
@@ -223,7 +223,7 @@ def test_gradmatch_regularization_reaches_the_pursuit(digits600):
     X, y = digits600
     subsets = {}
     for lam in (0.0, 1e6):
-        net = make_net("gradmatch", max_epochs=2, gradmatch_regularization=lam)
+        net = make_net("gradmatch", max_epochs=2, selection__regularization=lam)
         subsets[lam] = _reselect(net.fit(X, y), X, y)
     # A huge ridge makes every refit negligible, so the pursuit keeps picking
     # the examples most correlated with the class sum: other picks, and
@@ -235,8 +235,8 @@ def test_gradmatch_regularization_reaches_the_pursuit(digits600):
 @pytest.mark.parametrize("selection", ["craig", "gradmatch"])
 def test_batch_weighting_gives_each_batch_a_weighted_mean(digits600, selection):
     X, y = digits600
-    by_subset = make_net(selection, batch_weighting="subset").fit(X, y)
-    by_batch = make_net(selection, batch_weighting="batch").fit(X, y)
+    by_subset = make_net(selection, selection__batch_weighting="subset").fit(X, y)
+    by_batch = make_net(selection, selection__batch_weighting="batch").fit(X, y)
     # Same subsets and batches (the convention does not touch the choice,
     # only the step); under "batch" each batch's weights have mean 1, so
     # get_loss's mean(w * l) is CORDS's sum(w * l) / sum(w).
@@ -280,8 +280,8 @@ def test_gradmatch_trains_as_well_as_random_on_held_out_digits(monkeypatch):
     random, gradmatch = score(selection="random"), score(selection="gradmatch")
     assert gradmatch >= random - 0.02
     monkeypatch.setattr(_gradmatch, "class_totals_as_counts", lambda w, *args: w)
-    before = score(selection="gradmatch", gradmatch_regularization=0.5,
-                   batch_weighting="subset")
+    before = score(selection="gradmatch", selection__regularization=0.5,
+                   selection__batch_weighting="subset")
     assert before < gradmatch - 0.05
 
 
@@ -296,7 +296,7 @@ def test_gradmatch_weights_keep_each_class_at_its_share(digits600):
     np.testing.assert_allclose(weights, [2.0, 6.0, 5.0, 4.0])
     X, y = digits600
     net = make_net("gradmatch", max_epochs=3).fit(X, y)
-    positions, subset_weights = net.schedule_.epoch_subset
+    positions, subset_weights = net.strategy_.epoch_subset
     totals = np.bincount(y[positions], weights=subset_weights.numpy(), minlength=10)
     np.testing.assert_allclose(totals / totals.sum(), np.bincount(y) / len(y),
                                rtol=1e-5)

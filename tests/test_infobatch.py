@@ -56,7 +56,7 @@ def test_each_epoch_keeps_the_hard_examples_and_part_of_the_learned(digits600):
 
 def test_the_kept_learned_examples_are_weighted_and_the_rest_are_not(digits600):
     X, y = digits600
-    net = make_net(prune_ratio=0.25).fit(X, y)
+    net = make_net(selection__prune_ratio=0.25).fit(X, y)
     # History rows count from 1: row 1 is the first epoch, with no scores
     # yet; rows 2-7 prune; row 8 anneals.
     for epoch in range(1, 9):
@@ -77,7 +77,7 @@ def test_the_kept_learned_examples_are_weighted_and_the_rest_are_not(digits600):
 def test_scores_are_the_latest_training_losses(digits600):
     X, y = digits600
     net = make_net(max_epochs=3).fit(X, y)
-    strategy = net.schedule_
+    strategy = net.strategy_
     strategy._write_observed_scores()
     rows = {X_row.tobytes(): i for i, X_row in enumerate(X)}
     latest = {}
@@ -98,7 +98,7 @@ def test_a_dataset_goes_through_the_loader_with_the_same_scores(digits600):
     # Same plan, batches read through the DataLoader in a planned epoch:
     # each step's losses still reach the examples it trained on.
     assert dataset.history[:, "n_kept"] == in_memory.history[:, "n_kept"]
-    np.testing.assert_allclose(dataset.schedule_.scores, in_memory.schedule_.scores,
+    np.testing.assert_allclose(dataset.strategy_.scores, in_memory.strategy_.scores,
                                rtol=1e-5)
 
 
@@ -109,10 +109,10 @@ def test_train_frac_does_not_apply_and_says_so(digits600):
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"prune_ratio": 1.0}, "prune_ratio"),
-    ({"prune_ratio": 0.95}, "prune_ratio"),  # over the authors' cap of 0.9
-    ({"prune_ratio": -0.1}, "prune_ratio"),
-    ({"prune_until": 1.5}, "prune_until"),
+    ({"selection__prune_ratio": 1.0}, "prune_ratio"),
+    ({"selection__prune_ratio": 0.95}, "prune_ratio"),  # over the authors' cap of 0.9
+    ({"selection__prune_ratio": -0.1}, "prune_ratio"),
+    ({"selection__prune_until": 1.5}, "prune_until"),
 ])
 def test_bad_pruning_settings_are_refused(digits600, params, message):
     X, y = digits600
@@ -131,14 +131,13 @@ def _authors_pruned_epochs(epochs, delta):
                                               (1, 0)])
 def test_pruned_epochs_are_the_authors_count(epochs, expected):
     assert _authors_pruned_epochs(epochs, 0.875) == expected
-    strategy = InfoBatchPruning(
-        {"prune_ratio": 0.5, "prune_until": 0.875, "selection": "infobatch"}, 32,
-        np.random.RandomState(0))
+    strategy = InfoBatchPruning(prune_ratio=0.5, prune_until=0.875).start(
+        batch_size=32, random_state=np.random.RandomState(0))
     strategy.begin_training_call(epochs)
     assert strategy.pruning_epochs() == expected
     pruned = []
     for epoch in range(epochs):
-        strategy.epoch = epoch
+        strategy.pool.epoch = epoch
         pruned.append(strategy._prunes_now())
     assert pruned == [True] * expected + [False] * (epochs - expected)
 
@@ -171,7 +170,7 @@ def test_a_fit_stopped_before_its_full_epochs_warns(digits600):
 
 def test_no_pruning_trains_every_example_every_epoch(digits600):
     X, y = digits600
-    net = make_net(prune_ratio=0.0, max_epochs=3).fit(X, y)
+    net = make_net(selection__prune_ratio=0.0, max_epochs=3).fit(X, y)
     assert net.history[:, "n_kept"] == [600] * 3
     assert all(w is None for _, _, _, w in net.steps_)
 
@@ -185,11 +184,11 @@ def test_reproducible_pickled_without_rows_and_continued(digits600):
     blob = pickle.dumps(first)
     assert X[0].tobytes() not in blob  # positions and scores, never rows
     restored = pickle.loads(blob)
-    assert isinstance(restored.schedule_, InfoBatchPruning)
-    np.testing.assert_array_equal(restored.schedule_.scores, first.schedule_.scores)
+    assert isinstance(restored.strategy_, InfoBatchPruning)
+    np.testing.assert_array_equal(restored.strategy_.scores, first.strategy_.scores)
     restored.steps_ = []
     # A call of its own: 4 epochs, pruning in the first half of them.
-    restored.set_params(prune_until=0.5)
+    restored.set_params(selection__prune_until=0.5)
     restored.partial_fit(X, y)
     assert restored.history[-4:, "n_pruned"][0] > 0  # scores carried over
     assert restored.history[-1, "n_pruned"] == 0
@@ -201,12 +200,10 @@ def _data(X, y):
 
 
 def _epochs_of_random(X, y, sampling, n_epochs, train_frac):
-    strategy = RandomBatches({"train_frac": train_frac, "random_sampling": sampling,
-                              "drop_learned": False, "watch_interval": 1},
-                             batch_size=30, random_state=np.random.RandomState(0))
+    strategy = RandomBatches(random_sampling=sampling).start(
+        batch_size=30, train_frac=train_frac, random_state=np.random.RandomState(0))
     data = _data(X, y)
-    return [np.concatenate([positions for positions, _ in
-                            strategy.epoch_batches(None, data)])
+    return [np.concatenate([step.positions for step in strategy.epoch_steps(None, data)])
             for _ in range(n_epochs)]
 
 
@@ -229,12 +226,12 @@ def test_rs2_sees_every_example_once_before_any_twice(digits600):
 
 def test_rs2_is_an_estimator_setting(digits600):
     X, y = digits600
-    net = CrestClassifier(MLP, selection="random", random_sampling="without_replacement",
+    net = CrestClassifier(MLP, selection="random", selection__random_sampling="without_replacement",
                           train_frac=0.25, batch_size=30, max_epochs=4, lr=0.1,
                           train_split=None, verbose=0, random_state=0).fit(X, y)
     assert net.history[:, "n_steps"] == [5] * 4
-    with pytest.warns(UserWarning, match="does not use random_sampling"):
-        CrestClassifier(MLP, selection="per_step", random_sampling="without_replacement",
+    with pytest.raises(ValueError, match="random_sampling.*selection='random'"):
+        CrestClassifier(MLP, selection="per_step", selection__random_sampling="without_replacement",
                         max_epochs=1, train_split=None, verbose=0).fit(X, y)
 
 
@@ -255,17 +252,17 @@ def test_rs2_pass_survives_pickling_and_region_resets(digits600):
     # pickles and a region reset (a rebuilt module): the pass is sampling
     # state, not the model's.
     X, y = digits600
-    net = CrestClassifier(MLP, selection="random", random_sampling="without_replacement",
+    net = CrestClassifier(MLP, selection="random", selection__random_sampling="without_replacement",
                           train_frac=0.25, batch_size=30, max_epochs=1, lr=0.1,
                           train_split=None, verbose=0, random_state=0).fit(X, y)
-    first_pass = net.schedule_.pass_order.copy()
+    first_pass = net.strategy_.pass_order.copy()
     for call in range(3):
         net = pickle.loads(pickle.dumps(net))
         if call == 1:
-            net.schedule_.reset_region()
+            net.strategy_.reset_region()
         net.partial_fit(X, y)
-    np.testing.assert_array_equal(net.schedule_.pass_order, first_pass)
-    assert net.schedule_.pass_cursor == 600
+    np.testing.assert_array_equal(net.strategy_.pass_order, first_pass)
+    assert net.strategy_.pass_cursor == 600
     assert np.array_equal(np.sort(first_pass), np.arange(600))
 
 

@@ -30,7 +30,7 @@ class TinyCNN(torch.nn.Module):
 
 def _fitted(module, digits600, **params):
     X, y = digits600
-    settings = dict(selection="per_step", train_frac=0.3, random_subset_size=0.2,
+    settings = dict(selection="per_step", train_frac=0.3, selection__random_subset_size=0.2,
                     batch_size=32, lr=0.1, max_epochs=2, train_split=None, verbose=0,
                     random_state=0)
     settings.update(params)
@@ -99,7 +99,7 @@ def test_the_pass_gets_the_fit_parameters_of_the_training_steps(digits600):
     assert hot.max(1).values.mean() < cold.max(1).values.mean()
     # And a fit with the parameter trains and selects with it.
     fitted = CrestClassifier(TinyCNN, selection="per_step", train_frac=0.3,
-                             random_subset_size=0.2, batch_size=32, max_epochs=2,
+                             selection__random_subset_size=0.2, batch_size=32, max_epochs=2,
                              train_split=None, verbose=0, random_state=0)
     fitted.fit(X, y, temperature=2.0)
     assert fitted.history[-1, "n_selections"] > 0
@@ -108,7 +108,7 @@ def test_the_pass_gets_the_fit_parameters_of_the_training_steps(digits600):
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_every_precision_trains_a_cnn(digits600, precision):
     X, y = digits600
-    net = _fitted(TinyCNN, digits600, selection_precision=precision, max_epochs=6,
+    net = _fitted(TinyCNN, digits600, selection__selection_precision=precision, max_epochs=6,
                   lr=0.3)
     assert net.history[-1, "n_selections"] > 0
     assert net.score(X, y) > 0.5
@@ -128,14 +128,14 @@ def test_auto_keeps_craig_and_gradmatch_in_float32(digits600, monkeypatch):
     assert seen[:2] == ["float32", "float32"]
     assert set(seen[2:]) == {"auto"}
     seen.clear()
-    _fitted(MLP, digits600, selection="craig", selection_precision="bfloat16")
+    _fitted(MLP, digits600, selection="craig", selection__selection_precision="bfloat16")
     assert seen == ["bfloat16"]
 
 
 def test_an_unknown_precision_is_refused(digits600):
     X, y = digits600
     with pytest.raises(InvalidParameterError, match="selection_precision"):
-        CrestClassifier(MLP, selection_precision="float16", train_split=None,
+        CrestClassifier(MLP, selection__selection_precision="float16", train_split=None,
                         verbose=0).fit(X, y)
 
 
@@ -164,7 +164,7 @@ def test_a_reduced_precision_pass_does_not_misjudge_the_output_convention(digits
     # check of a probability output (NLLLoss) must see a float32 batch.
     X, y = digits600
     net = _fitted(SoftmaxCNN, digits600, criterion=torch.nn.NLLLoss,
-                  selection_precision="bfloat16")
+                  selection__selection_precision="bfloat16")
     net._output_convention_checked = False  # as after a module change
     probabilities, losses = selection_outputs(SelectionModel(net), [_batch(digits600)], "bfloat16")
     assert net._output_convention_checked

@@ -45,38 +45,39 @@ TRACE = pathlib.Path(__file__).parent / "data" / "selection_trace.json"
 # off by one example changes a weight by at least 1/batch_size.
 RTOL, ATOL = 1e-9, 1e-12
 
-# float32 selection passes: the bfloat16 default depends on the CPU.
-_COMMON = {"selection_precision": "float32"}
+# float32 selection passes, for the strategies that have them: the bfloat16
+# default depends on the CPU.
+_PRECISION = {"selection__selection_precision": "float32"}
 CASES = {
     "random": {"selection": "random", "train_frac": 0.3},
     "random_rs2": {"selection": "random", "train_frac": 0.3,
-                   "random_sampling": "without_replacement"},
+                   "selection__random_sampling": "without_replacement"},
     "full": {"selection": "full"},
     "per_step": {"selection": "per_step", "train_frac": 0.3},
     "per_step_reuse": {"selection": "per_step", "train_frac": 0.3,
-                       "proxy_reuse_steps": 2},
+                       "selection__proxy_reuse_steps": 2},
     "per_step_drop": {"selection": "per_step", "train_frac": 0.3,
-                      "drop_learned": True, "watch_interval": 1, "drop_interval": 2,
-                      "drop_thresh": 0.3, "min_train_frac": 0.5},
+                      "selection__drop_learned": True, "selection__watch_interval": 1, "selection__drop_interval": 2,
+                      "selection__drop_thresh": 0.3, "selection__min_train_frac": 0.5},
     "per_step_balanced": {"selection": "per_step", "train_frac": 0.3,
-                          "class_balance": "balanced", "random_subset_size": 100},
-    "crest": {"selection": "crest", "train_frac": 0.3, "check_thresh_factor": 0.02},
+                          "selection__class_balance": "balanced", "selection__random_subset_size": 100},
+    "crest": {"selection": "crest", "train_frac": 0.3, "selection__check_thresh_factor": 0.02},
     "crest_sample_check": {"selection": "crest", "train_frac": 0.3,
-                           "check_loss": "sample", "check_sample_size": 64,
-                           "check_thresh_factor": 0.02},
+                           "selection__check_loss": "sample", "selection__check_sample_size": 64,
+                           "selection__check_thresh_factor": 0.02},
     "crest_cycle": {"selection": "crest", "train_frac": 0.3,
-                    "region_coresets": "cycle", "num_minibatch_coreset": 3},
-    "crest_drop": {"selection": "crest", "train_frac": 0.3, "drop_learned": True,
-                   "watch_interval": 1, "drop_interval": 2, "drop_thresh": 0.3},
+                    "selection__region_coresets": "cycle", "selection__num_minibatch_coreset": 3},
+    "crest_drop": {"selection": "crest", "train_frac": 0.3, "selection__drop_learned": True,
+                   "selection__watch_interval": 1, "selection__drop_interval": 2, "selection__drop_thresh": 0.3},
     "craig": {"selection": "craig", "train_frac": 0.3},
-    "craig_drop": {"selection": "craig", "train_frac": 0.3, "drop_learned": True,
-                   "watch_interval": 1, "drop_interval": 2, "drop_thresh": 0.3},
+    "craig_drop": {"selection": "craig", "train_frac": 0.3, "selection__drop_learned": True,
+                   "selection__watch_interval": 1, "selection__drop_interval": 2, "selection__drop_thresh": 0.3},
     "craig_subset_weighting": {"selection": "craig", "train_frac": 0.3,
-                               "batch_weighting": "subset"},
+                               "selection__batch_weighting": "subset"},
     "gradmatch": {"selection": "gradmatch", "train_frac": 0.3},
     "gradmatch_interval": {"selection": "gradmatch", "train_frac": 0.3,
-                           "selection_interval": 2},
-    "infobatch": {"selection": "infobatch", "prune_ratio": 0.5, "prune_until": 0.7},
+                           "selection__selection_interval": 2},
+    "infobatch": {"selection": "infobatch", "selection__prune_ratio": 0.5, "selection__prune_until": 0.7},
 }
 HISTORY_KEYS = ("n_selections", "n_checks", "n_steps", "n_forward_examples",
                 "pool_size", "coreset_size", "selected_loss", "subset_loss",
@@ -127,6 +128,11 @@ def _digits():
     return X, y
 
 
+def _precision_for(params):
+    has_precision = "selection_precision" in STRATEGIES[params["selection"]]().get_params()
+    return _PRECISION if has_precision else {}
+
+
 def run_case(params):
     """The trace of one fixed-seed fit: what each step trained on, and the
     per-epoch history."""
@@ -135,7 +141,7 @@ def run_case(params):
     net = _TracingClassifier(_MLP64, max_epochs=6, batch_size=32, lr=0.1,
                              optimizer__momentum=0.9,
                              train_split=None, verbose=0, random_state=0,
-                             **_COMMON, **params)
+                             **_precision_for(params), **params)
     net.trace_ = []
     net.position_of_row_ = {row.tobytes(): i for i, row in enumerate(X)}
     with warnings.catch_warnings():

@@ -1,49 +1,30 @@
-"""The selection layer's contract: strategies plug in without driver edits."""
+"""The selection layer's contract: a strategy owns its parameters and plugs
+in without driver edits, as a name or as an object."""
 
 import pickle
+import subprocess
+import sys
+import textwrap
+import warnings
 
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_crest import CrestClassifier
-from sklearn_crest._classifier import CREST_PARAMS
 from sklearn_crest.selection import (
-    SELECTION_NAMES,
     STRATEGIES,
     CrestRegions,
     PerStepCoresets,
     SelectionStrategy,
-    parameters_in_use,
     register_strategy,
 )
 
 from conftest import MLP
-
-
-class HardestFirst(SelectionStrategy):
-    """A toy strategy: after the warm-up, each epoch trains on the pool's
-    examples with the highest losses, weighted 2 (a test of the plug-in
-    contract, not a method)."""
-
-    name = "hardest_first"
-    parameters = ("train_frac",)
-
-    def plan_epoch(self, model, data, n_steps):
-        losses = self._evaluate(model, data, self.pool)[1].cpu().numpy()
-        order = self.pool[np.argsort(-losses, kind="stable")]
-        for step in range(n_steps):
-            positions = order[step * self.batch_size:(step + 1) * self.batch_size]
-            yield positions, torch.full((len(positions),), 2.0)
-
-
-@pytest.fixture
-def hardest_first():
-    """The toy strategy, registered for one test."""
-    register_strategy(HardestFirst)
-    yield HardestFirst
-    del STRATEGIES[HardestFirst.name]
-    SELECTION_NAMES.discard(HardestFirst.name)
+from toy_strategy import HardestFirst
 
 
 class RecordingClassifier(CrestClassifier):
@@ -53,84 +34,195 @@ class RecordingClassifier(CrestClassifier):
         return super().get_loss(y_pred, y_true, X=X, training=training)
 
 
-def test_a_new_strategy_needs_only_its_module_and_registration(digits600,
-                                                               hardest_first):
+def _net(selection, cls=CrestClassifier, **kwargs):
+    settings = dict(train_frac=0.2, batch_size=32, max_epochs=3, lr=0.1,
+                    train_split=None, verbose=0, random_state=0)
+    return cls(MLP, selection=selection, **{**settings, **kwargs})
+
+
+def test_a_strategy_object_with_its_own_parameter_fits_clones_and_pickles(digits600):
     X, y = digits600
-    net = RecordingClassifier(MLP, selection="hardest_first", train_frac=0.2,
-                              batch_size=32, max_epochs=3, lr=0.1, train_split=None,
-                              verbose=0, random_state=0)
+    net = _net(HardestFirst(weight=3.0), RecordingClassifier)
     net.served_ = []
     net.fit(X, y)
     steps = int(np.ceil(0.2 * 600 / 32))
     assert net.history[:, "n_steps"] == [steps] * 3
-    assert isinstance(net.schedule_, HardestFirst)
-    # Warm-up epoch: the base's random batches, unweighted; then the
-    # strategy's own batches and weights reach get_loss.
+    assert isinstance(net.strategy_, HardestFirst)
+    assert net.strategy_ is not net.selection  # the user's object stays unstarted
+    assert not hasattr(net.selection, "pool")
+    # Warm-up epoch: random batches, unweighted; then the strategy's own
+    # weights reach get_loss, and the step losses reach the strategy.
     assert all(w is None for _, w in net.served_[:steps])
-    assert all(w is not None and torch.equal(w, torch.full((len(w),), 2.0))
-               for _, w in net.served_[steps:])
-    # Its first batch is the hardest examples under the model of that time:
-    # 32 distinct rows of X.
+    assert all(torch.equal(w, torch.full((len(w),), 3.0)) for _, w in net.served_[steps:])
+    assert net.strategy_.reported_losses == 2 * steps * 32
     first = net.served_[steps][0].numpy()
     assert len(np.unique(first, axis=0)) == len(first) == 32
-    # The base counts the strategy's eval passes for the history.
     assert net.history[1:, "n_forward_examples"] == [600, 600]
+    # Its parameter is the estimator's, routed like module__*.
+    assert net.get_params()["selection__weight"] == 3.0
+    twin = clone(net).set_params(selection__weight=5.0)
+    assert twin.selection.weight == 3.0  # set_params routes, never mutates
+    twin.served_ = []
+    twin.fit(X, y)
+    assert torch.equal(twin.served_[-1][1], torch.full((32,), 5.0))
     restored = pickle.loads(pickle.dumps(net))
-    assert isinstance(restored.schedule_, HardestFirst)
+    assert isinstance(restored.strategy_, HardestFirst)
     restored.served_ = []
     restored.partial_fit(X, y)
     assert restored.history[-1, "n_steps"] == steps
 
 
-def test_an_unregistered_selection_is_refused_and_registration_is_checked(digits600):
+def test_a_strategy_object_is_grid_searched_over_its_parameter(digits600):
     X, y = digits600
-    with pytest.raises(ValueError, match="selection"):
-        CrestClassifier(MLP, selection="hardest_first", max_epochs=1,
-                        train_split=None, verbose=0).fit(X, y)
+    search = GridSearchCV(_net(HardestFirst(), max_epochs=2),
+                          {"selection__weight": [0.5, 2.0]}, cv=2, n_jobs=2)
+    search.fit(X, y)
+    assert [p["selection__weight"] for p in search.cv_results_["params"]] == [0.5, 2.0]
+    assert search.best_estimator_.strategy_.weight in (0.5, 2.0)
+
+
+def test_a_strategy_defined_in_a_users_script_works_in_joblib_workers(tmp_path):
+    # The new user's trial: a strategy class in the script itself, which
+    # joblib's worker processes never imported.
+    script = tmp_path / "my_search.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np, torch
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import GridSearchCV
+        from sklearn_crest import CrestClassifier
+        from sklearn_crest.selection import SelectionStrategy
+
+        class EveryOther(SelectionStrategy):
+            def __init__(self, offset=0):
+                self.offset = offset
+            def plan_epoch(self, model, data, n_steps):
+                order = self.pool.positions[self.offset::2]
+                for i in range(n_steps):
+                    yield order[i * self.batch_size:(i + 1) * self.batch_size], None
+
+        class Net(torch.nn.Module):
+            def __init__(self, n_features, n_classes):
+                super().__init__()
+                self.layer = torch.nn.Linear(n_features, n_classes)
+            def forward(self, X):
+                return self.layer(X)
+
+        if __name__ == "__main__":
+            X, y = load_digits(return_X_y=True)
+            X = (X[:300] / 16).astype(np.float32)
+            net = CrestClassifier(Net, selection=EveryOther(), max_epochs=2,
+                                  train_split=None, verbose=0, random_state=0)
+            search = GridSearchCV(net, {"selection__offset": [0, 1]}, cv=2, n_jobs=2)
+            search.fit(X, y[:300])
+            print("searched", sorted(p["selection__offset"]
+                                     for p in search.cv_results_["params"]))
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "searched [0, 1]" in done.stdout
+
+
+def test_a_registered_name_works_and_registration_is_checked(digits600):
+    X, y = digits600
+    with pytest.raises(InvalidParameterError, match="hardest_first"):
+        _net("hardest_first", max_epochs=1).fit(X, y)
+    register_strategy(HardestFirst)
+    try:
+        net = _net("hardest_first", max_epochs=2, selection__weight=4.0).fit(X, y)
+        assert net.strategy_.weight == 4.0
+    finally:
+        del STRATEGIES[HardestFirst.name]
     with pytest.raises(TypeError, match="SelectionStrategy subclass"):
         register_strategy(object)
 
-    class Unknown(SelectionStrategy):
-        name = "unknown"
-        parameters = ("train_frac", "temperature")
-    with pytest.raises(ValueError, match=r"\['temperature'\]"):
-        register_strategy(Unknown)
-    assert "unknown" not in STRATEGIES and "unknown" not in SELECTION_NAMES
+    class Nameless(SelectionStrategy):
+        pass
+    with pytest.raises(ValueError, match="non-empty string"):
+        register_strategy(Nameless)
 
 
-def test_a_registered_strategy_gets_the_ignored_parameter_warning(digits600,
-                                                                  hardest_first):
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_get_params_shows_the_chosen_strategys_parameters_with_defaults(name):
+    net = CrestClassifier(MLP, selection=name)
+    strategy = STRATEGIES[name]()
+    shown = {key[len("selection__"):]: value for key, value in net.get_params().items()
+             if key.startswith("selection__")}
+    assert shown == strategy.get_params()
+    # Shallow parameters hold only what was set: clone and grid search stay
+    # free to switch the selection.
+    assert not any(key.startswith("selection__")
+                   for key in net.get_params(deep=False))
+    assert set(strategy.region_parameters) <= set(strategy.get_params())
+    assert STRATEGIES[name].name == name
+
+
+def test_a_parameter_of_another_strategy_is_an_error_naming_its_owners(digits600):
     X, y = digits600
-    with pytest.warns(UserWarning, match="does not use proxy_reuse_steps=2"):
-        CrestClassifier(MLP, selection="hardest_first", proxy_reuse_steps=2,
-                        max_epochs=1, train_split=None, verbose=0).fit(X, y)
-
-
-def test_every_selection_parameter_is_read_by_some_strategy():
-    used = parameters_in_use()
-    assert set(used) == set(CREST_PARAMS) - {"selection"}
-    assert used["proxy_reuse_steps"] == ("per_step",)
-    assert set(used["drop_learned"]) == {"crest", "per_step", "craig", "gradmatch"}
-    for name, cls in STRATEGIES.items():
-        assert cls.name == name
-        assert set(cls.region_parameters) <= set(cls.parameters)
+    with pytest.raises(ValueError, match=r"selection='crest'.*check_thresh_factor|"
+                                         r"check_thresh_factor.*selection='crest'"):
+        _net("random", selection__check_thresh_factor=0.05).fit(X, y)
+    with pytest.raises(ValueError, match="selection='crest' or 'per_step'|"
+                                         "'per_step' or 'crest'"):
+        _net("random", selection__random_subset_size=64).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="check_thresh_factor.*selection__"):
+        _net("crest", selection__check_thresh_factor=-1.0).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="Did you mean 'crest'"):
+        _net("crset").fit(X, y)
 
 
 def test_switching_selection_keeps_the_pool_and_counters(digits600):
     X, y = digits600
-    net = CrestClassifier(MLP, selection="per_step", train_frac=0.2, batch_size=32,
-                          max_epochs=4, drop_learned=True, drop_interval=2,
-                          drop_thresh=10.0, min_train_frac=0.9, train_split=None,
-                          verbose=0, random_state=0).fit(X, y)
-    before = net.schedule_
+    net = _net("per_step", max_epochs=4, selection__drop_learned=True,
+               selection__drop_interval=2, selection__drop_thresh=10.0,
+               selection__min_train_frac=0.9).fit(X, y)
+    before = net.strategy_
     assert isinstance(before, PerStepCoresets)
-    pool, epoch, step = before.pool.copy(), before.epoch, before.global_step
+    pool = before.pool.positions.copy()
+    epoch, step = before.pool.epoch, before.pool.global_step
     assert pool.size < 600  # dropping changed it
-    net.set_params(selection="crest", drop_learned=False)
+    # A grid that switches selection: the per_step settings go with it.
+    net.set_params(selection="crest", selection__drop_learned=False,
+                   selection__drop_interval=20, selection__drop_thresh=0.1,
+                   selection__min_train_frac=0.8)
     net.partial_fit(X, y)
-    after = net.schedule_
+    after = net.strategy_
     assert isinstance(after, CrestRegions)
-    np.testing.assert_array_equal(after.pool, pool)
-    assert after.epoch == epoch + 4 and after.global_step > step
+    np.testing.assert_array_equal(after.pool.positions, pool)
+    assert after.pool.epoch == epoch + 4 and after.pool.global_step > step
     # No warm-up again: the first continued epoch already selects.
     assert net.history[-4, "n_selections"] >= 1
+
+
+class _LossDroppingClassifier(CrestClassifier):
+    """A get_loss override that never calls super(): the pre-step-object
+    way to silently stop CREST's checks."""
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return self.per_example_loss(y_pred, y_true).mean()
+
+
+@pytest.mark.parametrize("selection", ["crest", "infobatch"])
+def test_a_get_loss_override_that_drops_the_losses_is_detected(digits600, selection):
+    X, y = digits600
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _net(selection, _LossDroppingClassifier, max_epochs=3).fit(X, y)
+    assert any("never reported their per-example losses" in str(w.message)
+               for w in caught)
+
+
+def test_a_strategy_that_reads_nothing_back_is_not_warned_about(digits600):
+    X, y = digits600
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _net("per_step", _LossDroppingClassifier, max_epochs=2).fit(X, y)
+
+
+def test_the_base_refuses_a_strategy_without_a_plan(digits600):
+    X, y = digits600
+
+    class NoPlan(SelectionStrategy):
+        pass
+    with pytest.raises(NotImplementedError):
+        _net(NoPlan(), max_epochs=2).fit(X, y)

@@ -1,11 +1,8 @@
 """Selection strategies: which examples each training step sees.
 
-One module per strategy, each a subclass of
-:class:`~sklearn_crest.selection._base.SelectionStrategy`, which owns what
-they share (the pool, the step budget, random subsets per class, the eval
-pass, dropping learned examples, the history's figures). The estimator's
-training iterator asks the strategy named by ``selection`` for each epoch's
-batches and weights, and knows nothing about any one of them.
+One module per strategy, each a subclass of :class:`SelectionStrategy` that
+owns its parameters (``__init__`` keywords, ``_parameter_constraints``), as
+a scikit-learn estimator does:
 
 ==============  ===========================  ====================================
 ``selection``   class                        module
@@ -13,24 +10,30 @@ batches and weights, and knows nothing about any one of them.
 ``"random"``    :class:`RandomBatches`       ``_random.py``
 ``"full"``      :class:`FullData`            ``_full.py``
 ``"per_step"``  :class:`PerStepCoresets`     ``_per_step.py`` (+ ``_per_step_device.py``)
-``"crest"``     :class:`CrestRegions`        ``_crest.py``
+``"crest"``     :class:`CrestRegions`        ``_crest.py`` (+ ``_crest_sample_check.py``)
 ``"craig"``     :class:`CraigSubsets`        ``_craig.py`` (over ``_epoch_subset.py``)
 ``"gradmatch"`` :class:`GradMatchSubsets`    ``_gradmatch.py`` (over ``_epoch_subset.py``)
 ``"infobatch"`` :class:`InfoBatchPruning`    ``_infobatch.py``
 ==============  ===========================  ====================================
 
-Shared building blocks: ``_model.py`` (the narrow view of the model that
-strategies use), ``_selection_pass.py`` (the eval forward pass),
-``_minibatch_coresets.py`` (CREST's mini-batch coresets, also used by
-:class:`~sklearn_crest.CoresetSelector`), ``_class_streams.py`` (per-class
-random draws).
+What they share, each in its own module: the interface a training loop
+uses (``_base.py``, ``_step.py``, ``_model.py``), the pool and the fit's
+counters (``_pool.py``), random subsets (``_random_subsets.py``,
+``_class_streams.py``), dropping learned examples (``_drop_learned.py``),
+the eval pass (``_selection_pass.py``) and the history's figures
+(``_stats.py``). The math below them is ``sklearn_crest/_coresets/``.
 
-A new strategy is one new module, its registration (in :data:`STRATEGIES`
-below, or :func:`register_strategy` for one defined elsewhere), its
-parameters in the estimator, and its tests.
+The estimator takes a name from :data:`STRATEGIES` or a strategy object as
+``selection``, and routes ``selection__<parameter>`` to it
+(:func:`resolve_strategy`).
 """
 
-from ._base import HISTORY_KEYS, SelectionStrategy
+import difflib
+
+from sklearn.base import clone
+from sklearn.utils._param_validation import InvalidParameterError
+
+from ._base import SelectionStrategy
 from ._craig import CraigSubsets
 from ._crest import CrestRegions
 from ._full import FullData
@@ -39,23 +42,22 @@ from ._infobatch import InfoBatchPruning
 from ._model import SelectionModel
 from ._per_step import PerStepCoresets
 from ._random import RandomBatches
+from ._stats import HISTORY_KEYS
+from ._step import Step
 
-#: The strategy class of each value of the estimator's ``selection``.
+#: The strategy class of each name the estimator's ``selection`` accepts.
 STRATEGIES = {cls.name: cls for cls in (
     CrestRegions, PerStepCoresets, CraigSubsets, GradMatchSubsets, InfoBatchPruning,
     RandomBatches, FullData)}
-
-# The accepted values of ``selection``: the estimator's parameter constraint
-# holds this very set, so a registration is valid at once.
-SELECTION_NAMES = set(STRATEGIES)
 
 
 def register_strategy(strategy_class):
     """Make ``strategy_class`` available as ``selection=strategy_class.name``.
 
-    For a strategy defined outside this package (an experiment, a test).
-    It may read only the estimator's existing parameters, and must list them
-    in ``parameters``. Registering a name again replaces its class.
+    A name lives in this process only: joblib's worker processes
+    (``GridSearchCV(n_jobs=2)``) never ran the registration. Pass a strategy
+    object as ``selection`` instead, and it travels with the estimator.
+    Registering a name again replaces its class.
 
     Parameters
     ----------
@@ -74,28 +76,60 @@ def register_strategy(strategy_class):
     if not isinstance(strategy_class.name, str) or not strategy_class.name:
         raise ValueError(f"{strategy_class.__name__}.name must be a non-empty "
                          "string: the value of selection that chooses it.")
-    from .._classifier import CREST_PARAMS  # the estimator's parameters
-
-    unknown = sorted(set(strategy_class.parameters) - set(CREST_PARAMS))
-    if unknown:
-        raise ValueError(
-            f"{strategy_class.__name__}.parameters names {unknown}, which "
-            "CrestClassifier does not have; a registered strategy reads only "
-            f"the estimator's parameters ({', '.join(sorted(CREST_PARAMS))}).")
     STRATEGIES[strategy_class.name] = strategy_class
-    SELECTION_NAMES.add(strategy_class.name)
     return strategy_class
 
 
-def parameters_in_use():
-    """For each selection parameter, the selections that read it."""
-    used = {}
-    for name, cls in STRATEGIES.items():
-        for parameter in cls.parameters:
-            used.setdefault(parameter, []).append(name)
-    return {parameter: tuple(names) for parameter, names in used.items()}
+def resolve_strategy(selection, params=None, *, owner="CrestClassifier"):
+    """A fresh strategy for ``selection`` with ``params`` applied.
+
+    Parameters
+    ----------
+    selection : str or SelectionStrategy
+        A name in :data:`STRATEGIES`, or a strategy object (cloned: the
+        caller's object is never changed).
+    params : dict or None, default=None
+        Parameter values (the estimator's ``selection__*``), applied on top.
+    owner : str, default="CrestClassifier"
+        The estimator named in error messages.
+
+    Returns
+    -------
+    SelectionStrategy
+        Not started.
+    """
+    if isinstance(selection, SelectionStrategy):
+        strategy = clone(selection)
+    elif isinstance(selection, str) and selection in STRATEGIES:
+        strategy = STRATEGIES[selection]()
+    else:
+        names = sorted(STRATEGIES)
+        close = (difflib.get_close_matches(selection, names, n=1)
+                 if isinstance(selection, str) else [])
+        raise InvalidParameterError(
+            f"The 'selection' parameter of {owner} must be one of "
+            f"{', '.join(repr(n) for n in names)}, or a SelectionStrategy "
+            f"object; got {selection!r}."
+            + (f" Did you mean {close[0]!r}?" if close else ""))
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(strategy.get_params(deep=False)))
+    if unknown:
+        raise ValueError("; ".join(
+            _unknown_parameter_message(name, strategy, owner) for name in unknown))
+    return strategy.set_params(**params)
 
 
-__all__ = ["HISTORY_KEYS", "STRATEGIES", "SelectionModel", "SelectionStrategy", "CrestRegions",
-           "PerStepCoresets", "CraigSubsets", "GradMatchSubsets", "InfoBatchPruning",
-           "RandomBatches", "FullData", "parameters_in_use", "register_strategy"]
+def _unknown_parameter_message(name, strategy, owner):
+    having = sorted(key for key, cls in STRATEGIES.items()
+                    if name in cls().get_params(deep=False))
+    where = (f"it belongs to selection={' or '.join(repr(h) for h in having)}"
+             if having else "no registered strategy has it")
+    return (f"{owner} got selection__{name}, but {type(strategy).__name__} "
+            f"(the chosen selection) has no parameter {name!r}: {where}. Its "
+            f"parameters are {', '.join(sorted(strategy.get_params(deep=False))) or 'none'}.")
+
+
+__all__ = ["HISTORY_KEYS", "STRATEGIES", "SelectionModel", "SelectionStrategy", "Step",
+           "CrestRegions", "PerStepCoresets", "CraigSubsets", "GradMatchSubsets",
+           "InfoBatchPruning", "RandomBatches", "FullData", "register_strategy",
+           "resolve_strategy"]

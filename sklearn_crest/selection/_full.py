@@ -5,27 +5,29 @@ permutation of the whole training set, with unit weights. ``train_frac`` does
 not apply.
 """
 
-import math
-
 from ._base import SelectionStrategy
 
 
 class FullData(SelectionStrategy):
-    """Shuffled batches of the whole training set."""
+    """Shuffled batches of the whole training set; no parameters.
+
+    Examples
+    --------
+    >>> from sklearn_crest.selection import FullData
+    >>> FullData()
+    FullData()
+    """
 
     name = "full"
-    parameters = ()
+    uses_train_frac = False
     warm_up_epochs = 0
-
-    def steps_for(self, n_train):
-        return math.ceil(n_train / (self.batch_size * self.processes.world_size))
 
     def plan_epoch(self, model, data, n_steps):
         if self.processes.distributed:
             # This process's share, in as many steps as every other's.
             yield from ((batch, None) for batch
-                        in self._exact_steps(self.rng.permutation(self.pool), n_steps))
+                        in self._exact_steps(self.pool.rng.permutation(self.pool.positions), n_steps))
             return
-        order = self.rng.permutation(self.n_train)
-        for start in range(0, self.n_train, self.batch_size):
+        order = self.pool.rng.permutation(self.pool.n_train)
+        for start in range(0, self.pool.n_train, self.batch_size):
             yield order[start:start + self.batch_size], None

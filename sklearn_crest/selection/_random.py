@@ -15,26 +15,51 @@ weights, in one of two ways (``random_sampling``):
 """
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
 from ._base import SelectionStrategy
 
 
 class RandomBatches(SelectionStrategy):
-    """Uniformly random batches, unweighted."""
+    """Uniformly random batches of the step budget, unweighted.
+
+    Parameters
+    ----------
+    random_sampling : {"with_replacement", "without_replacement"}, \
+            default="with_replacement"
+        ``"with_replacement"`` draws each epoch's ``train_frac`` from a fresh
+        permutation, so an example can come back in the next epoch before
+        others were seen once; ``"without_replacement"`` is RS2 (Okanovic et
+        al., ICLR 2024): the epochs take consecutive parts of one shuffled
+        pass over the data, so every example is seen once before any is seen
+        twice, with the class proportions kept in every epoch. On the
+        Fashion-MNIST CNN at 10% of the steps the two differed by
+        +0.05 +- 0.13 points (3 seeds).
+
+    Examples
+    --------
+    >>> from sklearn_crest.selection import RandomBatches
+    >>> RandomBatches(random_sampling="without_replacement")
+    RandomBatches(random_sampling='without_replacement')
+    """
 
     name = "random"
-    parameters = ("train_frac", "random_sampling")
     warm_up_epochs = 0
+    _parameter_constraints = {
+        "random_sampling": [StrOptions({"with_replacement", "without_replacement"})],
+    }
 
-    @classmethod
-    def _fresh_state(cls, config):
+    def __init__(self, random_sampling="with_replacement"):
+        self.random_sampling = random_sampling
+
+    def _fresh_state(self):
         # The current pass over the pool (``"without_replacement"``) and how
         # far the epochs have read it: sampling state, not the model's, so
         # it survives region resets and pickling (positions, not rows).
         return {"pass_order": None, "pass_cursor": 0, "pass_fingerprint": None}
 
     def plan_epoch(self, model, data, n_steps):
-        if self.config["random_sampling"] == "with_replacement":
+        if self.random_sampling == "with_replacement":
             return self._random_batches(n_steps)
         return self._batches_without_replacement(n_steps)
 
@@ -46,9 +71,9 @@ class RandomBatches(SelectionStrategy):
         pool, in random order. Where the pass runs out, the rest of it is
         taken and a new pass begins without those examples' repeats."""
         needed = n_steps * self.batch_size
-        if self.pass_fingerprint != self.data_fingerprint:
+        if self.pass_fingerprint != self.pool.fingerprint:
             # Other training data: a pass over them starts afresh.
-            self.pass_order, self.pass_fingerprint = None, self.data_fingerprint
+            self.pass_order, self.pass_fingerprint = None, self.pool.fingerprint
         taken = []
         while needed > 0:
             if self.pass_order is None or self.pass_cursor >= self.pass_order.size:
@@ -70,7 +95,7 @@ class RandomBatches(SelectionStrategy):
                 self.pass_order = np.concatenate([fresh, rest])
             self.pass_cursor = 0
         order = np.concatenate(taken)
-        order = order[self.rng.permutation(order.size)]
+        order = order[self.pool.rng.permutation(order.size)]
         return [(order[i * self.batch_size:(i + 1) * self.batch_size], None)
                 for i in range(n_steps)]
 
@@ -80,13 +105,13 @@ class RandomBatches(SelectionStrategy):
         share): each
         example is placed at ``(its random rank in its class + u) / class
         size``, with ``u`` uniform in [0, 1)."""
-        labels = self.labels[self.pool]
-        shuffled = self.rng.permutation(self.pool.size)
+        labels = self.pool.labels[self.pool.positions]
+        shuffled = self.pool.rng.permutation(self.pool.positions.size)
         shuffled_labels = labels[shuffled]
-        counts = np.bincount(shuffled_labels, minlength=self.n_classes)
+        counts = np.bincount(shuffled_labels, minlength=self.pool.n_classes)
         by_class = np.argsort(shuffled_labels, kind="stable")
-        rank = np.empty(self.pool.size, dtype=np.int64)
-        rank[by_class] = (np.arange(self.pool.size)
+        rank = np.empty(self.pool.positions.size, dtype=np.int64)
+        rank[by_class] = (np.arange(self.pool.positions.size)
                           - np.repeat(np.cumsum(counts) - counts, counts))
-        key = (rank + self.rng.random_sample(self.pool.size)) / counts[shuffled_labels]
-        return self.pool[shuffled[np.argsort(key, kind="stable")]]
+        key = (rank + self.pool.rng.random_sample(self.pool.positions.size)) / counts[shuffled_labels]
+        return self.pool.positions[shuffled[np.argsort(key, kind="stable")]]

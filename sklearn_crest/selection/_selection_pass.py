@@ -26,6 +26,7 @@ import collections.abc
 import contextlib
 
 import torch
+from sklearn.utils._param_validation import StrOptions
 
 
 def device_type(device):
@@ -136,6 +137,9 @@ def selection_mode(model, precision):
 # Rows per chunk of a selection pass on the CPU, in training batches: larger
 # chunks spill the cache (600 Fashion-MNIST CNN examples took 73 ms in chunks
 # of 256 and 123 ms in one).
+#: The constraint of a strategy's ``selection_precision``.
+PRECISION_CONSTRAINT = {"selection_precision": [StrOptions({"auto", "float32", "bfloat16"})]}
+
 CPU_BATCHES_PER_CHUNK = 2
 # On a GPU the pass is one launch sequence per chunk, and launches and host
 # synchronisation, not arithmetic, set its cost for small models: a chunk
