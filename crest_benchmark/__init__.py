@@ -55,9 +55,14 @@ Timing: the wall-clock of a run is the sum of its training epochs (skorch's
 ``dur``, which includes CREST's selection and checks); the test-set evaluation
 after each epoch, which only draws the learning curves, is excluded.
 
+Provenance: every results.json records the code (sklearn-crest's version,
+and the commit where it runs from a git checkout), the versions of Python,
+torch, skorch, scikit-learn and numpy, the device and the processor, torch's
+threads and the date; a merge keeps each merged folder's.
+
 Modules: ``cli`` (the options), ``methods`` (the table of methods and the
 estimator's selection settings), ``data``, ``runner`` (fitting, timing,
 budgets), ``stats`` (paired figures, the verdict), ``report`` (the printed
-report and the files), ``plots``, ``ablation`` (InfoBatch's plan with
-uniform pruning).
+report and the files), ``plots``, ``provenance``, ``ablation`` (InfoBatch's
+plan with uniform pruning).
 """

@@ -7,10 +7,12 @@ from pathlib import Path
 
 from sklearn.utils._param_validation import InvalidParameterError
 
+from . import provenance
 from .data import DATASET_DEFAULTS, load_data
 from .methods import (DEFAULT_METHODS, METHODS, NAMES, PASSTHROUGH,
                       PASSTHROUGH_CHOICES, check_selection_options)
-from .report import config_of, format_report, merge_results, write_outputs
+from .report import (config_of, describe_provenance, format_report, merge_results,
+                     write_outputs)
 from .runner import run_all, warm_up
 from .stats import summarize
 
@@ -152,7 +154,7 @@ def parse_args(argv=None):
 def _merge(args):
     """Train nothing: one table, files and plots from earlier folders."""
     try:
-        runs, config = merge_results(args.merge)
+        runs, config, parts = merge_results(args.merge)
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -162,8 +164,9 @@ def _merge(args):
                                  "first_seed": seeds[0] if seeds else 0})
     summary = summarize(runs)
     out = Path(args.out)
-    plots = write_outputs(runs, summary, args, out)
-    print(format_report(summary, config_of(args)))
+    plots = write_outputs(runs, summary, args, out, provenance.collect(device=None),
+                          parts)
+    print(format_report(summary, config_of(args), describe_provenance(None, parts)))
     print(f"\nmerged {len(runs)} runs into {out / 'results.json'}, "
           f"{out / 'results.csv'}, {out / 'summary.md'}"
           + "".join(f", {p}" for p in plots))
@@ -201,13 +204,14 @@ def main(argv=None):
             f"{args.eval_set} examples; model {args.model}, train_frac "
             f"{args.train_frac}, {args.epochs} epochs, schedule {args.schedule}, "
             f"{args.seeds} seeds")
+        origin = provenance.collect(args.device)
         if args.warm_up:
             warm_up(data, args)
         start = time.perf_counter()
         runs = run_all(data, args, log, epoch_log)
     summary = summarize(runs)
-    plots = write_outputs(runs, summary, args, out)
-    print(format_report(summary, config_of(args)))
+    plots = write_outputs(runs, summary, args, out, origin)
+    print(format_report(summary, config_of(args), provenance.describe(origin)))
     print(f"\nwrote {out / 'results.json'}, {out / 'results.csv'}, "
           f"{out / 'summary.md'}" + "".join(f", {p}" for p in plots)
           + f", {out / 'progress.log'} in {time.perf_counter() - start:.0f} s")

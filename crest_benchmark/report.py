@@ -1,4 +1,4 @@
-"""The printed report (what ran, the main table, its legend, the
+"""The printed report (what ran, on what, the main table, its legend, the
 verdict and the paper's layout) and the result files: results.json,
 results.csv and summary.md, and the merge of earlier result folders."""
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import provenance as provenance_
 from .methods import METHODS, NAMES, method
 from .plots import plot
 from .stats import verdict
@@ -151,30 +152,72 @@ def describe_config(config):
             f"{get('eval_set', 'test')} set")
 
 
-def format_report(summary, config=None):
-    """What ran, the main table with its legend, the verdict, and the
-    paper's layout when full training ran."""
+def describe_provenance(provenance, parts=None):
+    """The machine and versions: one line for a run; for a merge, one line
+    per merged folder (each keeps its own)."""
+    return "\n".join(f"{folder}: {line}" if folder else line
+                     for folder, line in _provenance_lines(provenance, parts))
+
+
+def _provenance_lines(provenance, parts):
+    """``(folder, line)`` pairs, a merged merge's folders as ``outer/inner``."""
+    if not parts:
+        return [("", provenance_.describe(provenance))]
+    return [(part["folder"] + ("/" + inner if inner else ""), line)
+            for part in parts
+            for inner, line in _provenance_lines(part.get("provenance"),
+                                                 part.get("parts"))]
+
+
+def format_report(summary, config=None, machine=None):
+    """What ran (and on what machine, a line from ``describe_provenance``),
+    the main table with its legend, the verdict, and the paper's layout when
+    full training ran."""
     paper = format_paper_table(summary)
-    head = describe_config(config) + "\n\n" if config else ""
-    return (head + format_table(summary) + "\n\n" + legend(summary) + "\n\n"
-            + verdict(summary, config)
+    head = describe_config(config) + "\n" if config else ""
+    head += machine + "\n" if machine else ""
+    return (head + ("\n" if head else "") + format_table(summary) + "\n\n"
+            + legend(summary) + "\n\n" + verdict(summary, config)
             + ("\n\nIn the paper's layout (Table 1, Figure 2):\n\n" + paper
                if paper else ""))
 
 
+def portable_path(path):
+    """A path as a result file records it: relative to the working folder,
+    or the folder's name alone; never this machine's absolute path."""
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path.name
+
+
 def config_of(args):
     """The settings a result file records: every option but --quiet and
-    --epoch-log."""
-    return {k: v for k, v in vars(args).items() if k not in ("quiet", "epoch_log")}
+    --epoch-log, with paths made portable."""
+    config = {k: v for k, v in vars(args).items() if k not in ("quiet", "epoch_log")}
+    for key in ("out", "data_home"):
+        if config.get(key) is not None:
+            config[key] = portable_path(config[key])
+    for key in ("merge", "merged_from"):
+        if config.get(key) is not None:
+            config[key] = [portable_path(p) for p in config[key]]
+    return config
 
 
-def write_outputs(runs, summary, args, out):
-    """results.json, results.csv (one row per run and epoch), summary.md and
-    the plots; returns the plots' paths."""
+def write_outputs(runs, summary, args, out, provenance, parts=None):
+    """results.json (with the provenance, and a merge's parts), results.csv
+    (one row per run and epoch), summary.md and the plots; returns the
+    plots' paths."""
     out.mkdir(parents=True, exist_ok=True)
     config = config_of(args)
-    (out / "results.json").write_text(json.dumps(
-        {"config": config, "summary": summary, "runs": runs}, indent=2))
+    results = {"config": config, "provenance": provenance}
+    if parts is not None:
+        results["parts"] = parts
+    results.update(summary=summary, runs=runs)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
     with open(out / "results.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["method", "seed", "epoch", "test_acc", "wall_s", "steps",
@@ -184,7 +227,8 @@ def write_outputs(runs, summary, args, out):
                     run["test_acc"], run["wall_s"], run["steps"],
                     run["examples_seen"], run["selected_loss"], run["pool_size"]), 1):
                 writer.writerow([run["method"], run["seed"], epoch, *values])
-    (out / "summary.md").write_text(format_report(summary, config) + "\n")
+    report = format_report(summary, config, describe_provenance(provenance, parts))
+    (out / "summary.md").write_text(report + "\n")
     return plot(runs, out, f"{getattr(args, 'eval_set', 'test')} accuracy")
 
 
@@ -194,9 +238,11 @@ _MERGE_KEYS = ("dataset", "model", "train_frac", "epochs", "batch_size", "schedu
 
 
 def merge_results(folders):
-    """The runs and configuration of several benchmark folders, checked to be
-    comparable; raises ValueError naming the first setting that differs."""
-    runs, config = [], None
+    """The runs, configuration and parts of several benchmark folders,
+    checked to be comparable; raises ValueError naming the first setting
+    that differs. Each part records its folder, its provenance (None for a
+    folder that predates provenance) and its runs."""
+    runs, config, parts = [], None, []
     for folder in folders:
         results = json.loads((Path(folder) / "results.json").read_text())
         if config is None:
@@ -212,5 +258,11 @@ def merge_results(folders):
                 raise ValueError(f"cannot merge {folder}: {run['method']} seed "
                                  f"{run['seed']} is already in an earlier folder")
             runs.append(run)
+        part = {"folder": portable_path(folder),
+                "provenance": results.get("provenance"),
+                "runs": [[run["method"], run["seed"]] for run in results["runs"]]}
+        if results.get("parts"):
+            part["parts"] = results["parts"]
+        parts.append(part)
     runs.sort(key=lambda r: (r["seed"], NAMES.index(r["method"])))
-    return runs, config
+    return runs, config, parts

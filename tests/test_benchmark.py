@@ -3,6 +3,9 @@
 import csv
 import json
 import math
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -596,6 +599,101 @@ def test_the_verdict_says_when_a_run_is_too_small_to_answer():
     assert "Caveats" not in text
     summary["crest"]["vs_random_se"] = 0.001
     assert "standard errors" not in stats.verdict(summary, {"epochs": 20})
+
+
+# Provenance: what produced a result file.
+
+def test_results_record_their_provenance(finished_run):
+    _, out = finished_run
+    results = json.loads((out / "results.json").read_text())
+    origin = results["provenance"]
+    for key in ("sklearn_crest", "python", "torch", "skorch", "scikit-learn",
+                "numpy", "device", "processor", "date"):
+        assert isinstance(origin[key], str) and origin[key], key
+    assert origin["device"] == "cpu"
+    assert origin["device_name"] == origin["processor"]
+    assert isinstance(origin["cpu_count"], int) and origin["cpu_count"] >= 1
+    # The fixture runs with one torch thread.
+    assert origin["torch_threads"] == 1
+    assert origin["date"].endswith("Z") and origin["date"][:4].isdigit()
+    # A commit and a dirty flag from a checkout; neither from an install.
+    assert (origin["commit"] is None) == (origin["dirty"] is None)
+    if origin["commit"] is not None:
+        assert isinstance(origin["commit"], str) and isinstance(origin["dirty"], bool)
+    # The report names the machine and the versions on the line after the run.
+    lines = (out / "summary.md").read_text().splitlines()
+    assert lines[1].startswith(origin["processor"])
+    assert f"torch {origin['torch']}" in lines[1] and "device cpu" in lines[1]
+    # No absolute path of the machine that ran it.
+    assert not Path(results["config"]["out"]).is_absolute()
+
+
+def test_git_commit_is_none_outside_a_checkout_or_without_git(tmp_path, monkeypatch):
+    from crest_benchmark.provenance import git_commit
+    assert git_commit(tmp_path) == (None, None)
+    # A folder inside some other repository (say, site-packages in a
+    # checkout's virtual environment) is not a checkout of the package.
+    if shutil.which("git"):
+        subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+        (tmp_path / "site" / "pkg").mkdir(parents=True)
+        assert git_commit(tmp_path / "site" / "pkg") == (None, None)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    assert git_commit(Path(runner.__file__).parents[1] / "sklearn_crest") == (None, None)
+
+
+def test_the_provenance_line_names_device_and_commit():
+    from crest_benchmark.provenance import describe
+    line = describe({"processor": "Some CPU", "cpu_count": 8, "torch_threads": 4,
+                     "device": "cuda", "device_name": "Some GPU",
+                     "sklearn_crest": "0.1.0", "commit": "abc1234", "dirty": True,
+                     "torch": "2.1", "skorch": "1.1", "scikit-learn": "1.6",
+                     "numpy": "2.0", "python": "3.11.7", "date": "2026-01-01T00:00:00Z"})
+    assert line.startswith("Some CPU, 8 CPUs, 4 torch threads, device cuda (Some GPU)")
+    assert "sklearn-crest 0.1.0 (abc1234, dirty)" in line
+    assert "predates" in describe(None)
+
+
+def test_a_merge_keeps_each_parts_provenance(tmp_path, capsys):
+    common = ["--epochs", "1", "--hidden", "16", "--quiet", "--seeds", "1",
+              "--no-warm-up"]
+    cli.main(common + ["--methods", "random", "--out", str(tmp_path / "a")])
+    cli.main(common + ["--methods", "random", "--first-seed", "1",
+                       "--out", str(tmp_path / "b")])
+    # A folder written before provenance existed.
+    older = json.loads((tmp_path / "b" / "results.json").read_text())
+    del older["provenance"]
+    (tmp_path / "b" / "results.json").write_text(json.dumps(older))
+    capsys.readouterr()
+    assert cli.main(["--merge", str(tmp_path / "a"), str(tmp_path / "b"),
+                     "--out", str(tmp_path / "m")]) == 0
+    printed = capsys.readouterr().out
+    merged = json.loads((tmp_path / "m" / "results.json").read_text())
+    a = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert [part["folder"] for part in merged["parts"]] == ["a", "b"]
+    assert merged["parts"][0]["provenance"] == a["provenance"]
+    assert merged["parts"][1]["provenance"] is None
+    assert merged["parts"][1]["runs"] == [["random", 1]]
+    # The merge's own provenance: the code that summarised, no device.
+    assert merged["provenance"]["device"] is None
+    assert f"a: {a['provenance']['processor']}" in printed
+    assert "b: provenance: not recorded" in printed
+    # Paths as given relative to the working folder, else by name: never
+    # the absolute paths of this machine.
+    text = (tmp_path / "m" / "results.json").read_text()
+    assert str(tmp_path) not in text
+    assert merged["config"]["merged_from"] == ["a", "b"]
+    # Merging a merge keeps the inner parts.
+    assert cli.main(["--merge", str(tmp_path / "m"), "--out", str(tmp_path / "n")]) == 0
+    nested = json.loads((tmp_path / "n" / "results.json").read_text())
+    assert [p["folder"] for p in nested["parts"][0]["parts"]] == ["a", "b"]
+    assert "m/a: " in capsys.readouterr().out
+
+
+def test_portable_paths_are_relative_or_a_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert report.portable_path(tmp_path / "x" / "y") == str(Path("x", "y"))
+    assert report.portable_path("x/y") == "x/y"
+    assert report.portable_path(tmp_path.parent / "elsewhere") == "elsewhere"
 
 
 # The table of methods is the one source of what a method is.
