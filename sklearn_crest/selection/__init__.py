@@ -21,7 +21,7 @@ batches and weights, and knows nothing about any one of them.
 
 Shared building blocks: ``_model.py`` (the narrow view of the model that
 strategies use), ``_selection_pass.py`` (the eval forward pass),
-``_minibatch_coresets.py`` (CREST's mini-batch coresets, also used by
+``_coresets/minibatch.py`` (CREST's mini-batch coresets, also used by
 :class:`~sklearn_crest.CoresetSelector`), ``_class_streams.py`` (per-class
 random draws).
 
