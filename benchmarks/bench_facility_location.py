@@ -69,7 +69,7 @@ HOW_TO_GET_DATA = (
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUTPUT_DIR = REPO_ROOT / "benchmarks" / "output"
-ENGINE_FILE = "sklearn_crest/_facility_location.py"
+ENGINE_FILE = "sklearn_crest/_coresets/facility_location.py"
 
 # The float64 (n, n) matrix apricot's dense path allocates for case (c): a
 # bound computed here, not a measurement.

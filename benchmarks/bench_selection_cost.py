@@ -48,10 +48,12 @@ def child(spec):
     import sklearn_crest
     from sklearn_crest import CrestClassifier
     from sklearn_crest._models import MLP, SmallCNN
-    from sklearn_crest.benchmark import load_data
+    # The library's own loader, not the benchmark command's: a baseline
+    # checkout (--baseline) may predate the crest_benchmark package.
+    from sklearn_crest.datasets import fetch_fashion_mnist
 
     torch.set_num_threads(spec["threads"])
-    X, y, _, _ = load_data("fashion-mnist", spec["model"], spec.get("data_home"))
+    X, y = fetch_fashion_mnist(spec.get("data_home"), subset="train", return_X_y=True)
     X, y = X[:spec["n_train"]], y[:spec["n_train"]]
     module = SmallCNN if spec["model"] == "cnn" else MLP
 

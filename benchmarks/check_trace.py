@@ -43,8 +43,8 @@ def main():
 
     from sklearn_crest import CrestClassifier
     from sklearn_crest._models import SmallCNN
-    from sklearn_crest.benchmark import (MOMENTUM, PAPER_WEIGHT_DECAY, load_data,
-                                         paper_lr_factor)
+    from crest_benchmark.data import load_data
+    from crest_benchmark.runner import MOMENTUM, PAPER_WEIGHT_DECAY, paper_lr_factor
 
     X, y, _, _ = load_data("fashion-mnist", "cnn", args.data_home)
     net = CrestClassifier(

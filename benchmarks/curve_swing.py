@@ -1,6 +1,6 @@
 """How unstable is a method's learning curve? From benchmark results.
 
-Reads the ``results.json`` of runs of ``python -m sklearn_crest.benchmark``
+Reads the ``results.json`` of runs of ``python -m crest_benchmark``
 (one or more directories, each optionally labelled ``LABEL=DIR``) and prints,
 per method and seed, the final test accuracy, the difference from random
 batches of the same seed (when a run holds random), and two measures of how

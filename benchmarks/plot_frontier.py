@@ -1,6 +1,6 @@
 """Accuracy against wall-clock for several benchmark runs: the cost frontier.
 
-Each argument is a folder written by ``python -m sklearn_crest.benchmark``
+Each argument is a folder written by ``python -m crest_benchmark``
 (its ``results.json``), optionally with a label: ``folder`` or
 ``folder=label``. Every method of every folder becomes one point (mean final
 accuracy against mean training wall-clock over its seeds, with the standard

@@ -171,7 +171,7 @@ print(f"infobatch minus full, per seed (points): "
 # answers with "lossless": read the paired differences above against the
 # spread between seeds, which on a data set this small is of the same order.
 # The wall-clock here is seconds of a tiny network, so it is noisy; the
-# benchmark command (``python -m sklearn_crest.benchmark --methods
+# benchmark command (``python -m crest_benchmark --methods
 # full,random,infobatch,random_pruning,random_at_infobatch_time``) compares
 # InfoBatch also with random batches at its steps and at its wall-clock, on
 # more seeds and on Fashion-MNIST.

@@ -3,11 +3,14 @@
 import csv
 import json
 import math
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sklearn_crest import benchmark
+from crest_benchmark import cli, data, methods, report, runner, stats
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +20,7 @@ def finished_run(tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("bench")
     try:
-        code = benchmark.main(["--epochs", "3", "--seeds", "2", "--hidden", "32",
+        code = cli.main(["--epochs", "3", "--seeds", "2", "--hidden", "32",
                                "--out", str(out), "--quiet"])
     finally:
         torch.set_num_threads(threads)
@@ -56,7 +59,7 @@ def test_command_writes_files_and_table(finished_run, capsys):
 
 
 def test_quiet_prints_only_the_table(tmp_path, capsys):
-    benchmark.main(["--epochs", "1", "--seeds", "1", "--hidden", "16",
+    cli.main(["--epochs", "1", "--seeds", "1", "--hidden", "16",
                     "--methods", "random,crest", "--out", str(tmp_path), "--quiet"])
     captured = capsys.readouterr()
     assert captured.err == ""
@@ -66,20 +69,20 @@ def test_quiet_prints_only_the_table(tmp_path, capsys):
 def test_progress_lines_without_quiet(tmp_path, capsys):
     # One line per run on the console; every epoch in progress.log, and on
     # the console too with --epoch-log.
-    benchmark.main(["--epochs", "2", "--seeds", "1", "--hidden", "16",
+    cli.main(["--epochs", "2", "--seeds", "1", "--hidden", "16",
                     "--methods", "random,crest", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert err.count("[ crest seed 0] epoch") == 0
     assert "[crest seed 0] test acc" in err and "[random seed 0] test acc" in err
     assert (tmp_path / "progress.log").read_text().count("[ crest seed 0] epoch") == 2
-    benchmark.main(["--epochs", "2", "--seeds", "1", "--hidden", "16",
+    cli.main(["--epochs", "2", "--seeds", "1", "--hidden", "16",
                     "--methods", "crest", "--out", str(tmp_path), "--epoch-log"])
     assert capsys.readouterr().err.count("[ crest seed 0] epoch") == 2
 
 
 def test_help_shows_no_default_for_flags(capsys):
     with pytest.raises(SystemExit):
-        benchmark.main(["--help"])
+        cli.main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--no-warm-up" in text and "(default: True)" not in text
     assert "(default: False)" not in text
@@ -87,10 +90,10 @@ def test_help_shows_no_default_for_flags(capsys):
 
 def test_flip_labels_flips_the_fraction_to_other_classes():
     y = np.repeat(np.arange(10), 100)
-    noisy = benchmark.flip_labels(y, 0.2, seed=0)
+    noisy = data.flip_labels(y, 0.2, seed=0)
     assert np.sum(noisy != y) == 200
     assert set(np.unique(noisy)) <= set(range(10))
-    np.testing.assert_array_equal(noisy, benchmark.flip_labels(y, 0.2, seed=0))
+    np.testing.assert_array_equal(noisy, data.flip_labels(y, 0.2, seed=0))
 
 
 def test_summary_figures_on_hand_made_runs():
@@ -100,20 +103,20 @@ def test_summary_figures_on_hand_made_runs():
                 "check_s": 1.0, "n_selections": 2}
     runs = [run("full", [0.80, 0.90], [10.0, 20.0]),
             run("crest", [0.70, 0.85], [2.0, 4.0])]
-    summary = benchmark.summarize(runs)
+    summary = stats.summarize(runs)
     assert summary["crest"]["relative_error"] == pytest.approx((0.90 - 0.85) / 0.90)
     assert summary["crest"]["speedup_wall"] == pytest.approx(5.0)
     # full first reaches 0.85 after its second epoch (20 s); crest took 4 s.
     assert summary["crest"]["speedup_to_accuracy"] == pytest.approx(5.0)
     assert summary["crest"]["overhead_share"] == pytest.approx(0.5)
-    assert math.isnan(benchmark.time_to_reach(runs[0], 0.95))
+    assert math.isnan(stats.time_to_reach(runs[0], 0.95))
 
 
 def test_bad_arguments_exit_with_usage(capsys):
     with pytest.raises(SystemExit):
-        benchmark.main(["--methods", "crest,bogus"])
+        cli.main(["--methods", "crest,bogus"])
     with pytest.raises(SystemExit):
-        benchmark.main(["--model", "cnn", "--label-noise", "1.5"])
+        cli.main(["--model", "cnn", "--label-noise", "1.5"])
     assert "usage" in capsys.readouterr().err
 
 
@@ -121,7 +124,7 @@ def test_table_without_full_leaves_comparisons_blank():
     run = {"method": "crest", "seed": 0, "test_acc": [0.5, 0.6], "wall_s": [1.0, 2.0],
            "steps": [1, 2], "examples_seen": [10, 20], "selection_s": 0.5,
            "check_s": 0.5, "n_selections": 1}
-    table = benchmark.format_table(benchmark.summarize([run]))
+    table = report.format_table(stats.summarize([run]))
     row = [line for line in table.splitlines() if line.startswith("| crest")][0]
     assert "nan" not in row
     # vs random, relative error, selection cost, speedup, speedup to
@@ -130,31 +133,31 @@ def test_table_without_full_leaves_comparisons_blank():
 
 
 def test_paper_schedule_warms_up_then_decays_twice():
-    factor = benchmark.paper_lr_factor(20)
+    factor = runner.paper_lr_factor(20)
     assert [factor(e) for e in range(20)] == (
         [0.5, 1.0] + [1.0] * 10 + [0.1] * 5 + [0.01] * 3)
     # Ten epochs: still two warm-up epochs; decays at epochs 6 and 9.
-    short = benchmark.paper_lr_factor(10)
+    short = runner.paper_lr_factor(10)
     assert [short(e) for e in range(10)] == (
         [0.5, 1.0] + [1.0] * 4 + [0.1] * 3 + [0.01])
-    assert benchmark.paper_lr_factor(1)(0) == 1.0
+    assert runner.paper_lr_factor(1)(0) == 1.0
 
 
 def test_paper_schedule_reaches_the_optimizer(tmp_path):
-    code = benchmark.main(["--epochs", "5", "--seeds", "1", "--hidden", "16",
+    code = cli.main(["--epochs", "5", "--seeds", "1", "--hidden", "16",
                            "--methods", "random", "--out", str(tmp_path),
                            "--quiet"])
     assert code == 0
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["config"]["schedule"] == "paper"
     # The optimizer's rate per epoch: 0.1 times the paper's factor.
-    factor = benchmark.paper_lr_factor(5)
+    factor = runner.paper_lr_factor(5)
     np.testing.assert_allclose(results["runs"][0]["lr"],
                                [0.1 * factor(e) for e in range(5)])
 
 
 def test_equal_time_row_and_paired_differences(tmp_path):
-    code = benchmark.main(["--epochs", "2", "--seeds", "2", "--hidden", "16",
+    code = cli.main(["--epochs", "2", "--seeds", "2", "--hidden", "16",
                            "--methods", "random,crest,per_step,random_at_crest_time,"
                            "random_at_per_step_time",
                            "--out", str(tmp_path), "--quiet"])
@@ -164,14 +167,14 @@ def test_equal_time_row_and_paired_differences(tmp_path):
     for seed in (0, 1):
         crest, random = runs["crest", seed], runs["random", seed]
         equal = runs["random_at_crest_time", seed]
-        expected = benchmark.equal_time_train_frac(crest, random, 0.1)
+        expected = runner.equal_time_train_frac(crest, random, 0.1)
         assert equal["train_frac"] == pytest.approx(expected)
         # It trains at that budget: 1,257 digits, batch 32, 2 epochs. (Which
         # of crest and random is slower is timing, not asserted here.)
         assert equal["steps"][-1] == 2 * math.ceil(equal["train_frac"] * 1257 / 32)
         per_step = runs["per_step", seed]
         assert runs["random_at_per_step_time", seed]["train_frac"] == pytest.approx(
-            benchmark.equal_time_train_frac(per_step, random, 0.1))
+            runner.equal_time_train_frac(per_step, random, 0.1))
         # A fresh coreset at every step after the random first epoch.
         assert per_step["selections_per_epoch"] == [0, per_step["steps"][-1] // 2]
     summary = results["summary"]
@@ -194,15 +197,15 @@ def test_equal_time_row_and_paired_differences(tmp_path):
 def test_equal_time_train_frac_scales_by_the_wall_clock_ratio():
     crest = {"wall_s": [1.0, 6.0]}
     random = {"wall_s": [0.5, 2.0]}
-    assert benchmark.equal_time_train_frac(crest, random, 0.1) == pytest.approx(0.3)
+    assert runner.equal_time_train_frac(crest, random, 0.1) == pytest.approx(0.3)
     # Never more than full training.
-    assert benchmark.equal_time_train_frac(crest, random, 0.5) == 1.0
+    assert runner.equal_time_train_frac(crest, random, 0.5) == 1.0
 
 
 def test_validation_split_holds_out_part_of_the_training_set():
-    X_train, y_train, X_eval, y_eval = benchmark.load_data(
+    X_train, y_train, X_eval, y_eval = data.load_data(
         "digits", "mlp", eval_set="validation")
-    X_full, y_full, X_test, _ = benchmark.load_data("digits", "mlp")
+    X_full, y_full, X_test, _ = data.load_data("digits", "mlp")
     assert len(y_train) + len(y_eval) == len(y_full)
     # Held out from the training rows, never the test rows.
     test_rows = {row.tobytes() for row in X_test}
@@ -213,18 +216,18 @@ def test_validation_split_holds_out_part_of_the_training_set():
 def test_bad_train_frac_is_an_argparse_error(capsys):
     for value in ("2", "0"):
         with pytest.raises(SystemExit):
-            benchmark.main(["--train-frac", value])
+            cli.main(["--train-frac", value])
     assert "--train-frac must be in (0, 1]" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        benchmark.main(["--methods", "random_at_crest_time"])
+        cli.main(["--methods", "random_at_crest_time"])
 
 
 def test_merge_combines_folders_and_refuses_unlike_runs(tmp_path, capsys):
     common = ["--epochs", "2", "--hidden", "16", "--quiet", "--seeds", "1"]
-    benchmark.main(common + ["--methods", "full", "--out", str(tmp_path / "a")])
-    benchmark.main(common + ["--methods", "random,crest", "--out", str(tmp_path / "b")])
+    cli.main(common + ["--methods", "full", "--out", str(tmp_path / "a")])
+    cli.main(common + ["--methods", "random,crest", "--out", str(tmp_path / "b")])
     capsys.readouterr()
-    code = benchmark.main(["--merge", str(tmp_path / "a"), str(tmp_path / "b"),
+    code = cli.main(["--merge", str(tmp_path / "a"), str(tmp_path / "b"),
                            "--out", str(tmp_path / "m")])
     assert code == 0
     merged = json.loads((tmp_path / "m" / "results.json").read_text())
@@ -233,13 +236,13 @@ def test_merge_combines_folders_and_refuses_unlike_runs(tmp_path, capsys):
     assert "relative_error" in merged["summary"]["crest"]
     assert (tmp_path / "m" / "accuracy_vs_time.png").stat().st_size > 0
     # Unlike settings, or the same run twice, are refused with the reason.
-    benchmark.main(common + ["--methods", "random", "--epochs", "3",
+    cli.main(common + ["--methods", "random", "--epochs", "3",
                              "--out", str(tmp_path / "c")])
     capsys.readouterr()
-    assert benchmark.main(["--merge", str(tmp_path / "a"), str(tmp_path / "c"),
+    assert cli.main(["--merge", str(tmp_path / "a"), str(tmp_path / "c"),
                            "--out", str(tmp_path / "x")]) == 2
     assert "its epochs is 3, not 2" in capsys.readouterr().err
-    assert benchmark.main(["--merge", str(tmp_path / "b"), str(tmp_path / "b"),
+    assert cli.main(["--merge", str(tmp_path / "b"), str(tmp_path / "b"),
                            "--out", str(tmp_path / "x")]) == 2
     assert "already in an earlier folder" in capsys.readouterr().err
 
@@ -253,7 +256,7 @@ def test_paper_layout_table_on_hand_made_runs():
     runs = [run("full", 0.90, 100.0), run("random", 0.81, 10.0),
             run("gradmatch", 0.855, 40.0, selection_s=30.0, forward_s=20.0,
                 n_selections=3)]
-    paper = benchmark.format_paper_table(benchmark.summarize(runs))
+    paper = report.format_paper_table(stats.summarize(runs))
     lines = paper.splitlines()
     # The paper's order: random before gradmatch; full is the reference.
     assert [line.split(" | ")[0] for line in lines[2:]] == ["| random", "| gradmatch"]
@@ -262,14 +265,14 @@ def test_paper_layout_table_on_hand_made_runs():
     assert "2.50x" in gradmatch        # 100 s / 40 s
     assert "30.0 (20.0)" in gradmatch  # selection s (forward pass s)
     assert "+50%" in gradmatch         # 10 s beyond a 20 s pass
-    assert "In the paper's layout" in benchmark.format_report(
-        benchmark.summarize(runs))
+    assert "In the paper's layout" in report.format_report(
+        stats.summarize(runs))
     # Without full training there is nothing to compare against.
-    assert benchmark.format_paper_table(benchmark.summarize(runs[1:])) == ""
+    assert report.format_paper_table(stats.summarize(runs[1:])) == ""
 
 
 def test_the_command_runs_the_paper_baselines(tmp_path, capsys):
-    code = benchmark.main(["--epochs", "3", "--seeds", "1", "--hidden", "32",
+    code = cli.main(["--epochs", "3", "--seeds", "1", "--hidden", "32",
                            "--methods", "full,random,craig,gradmatch",
                            "--out", str(tmp_path), "--quiet"])
     assert code == 0
@@ -295,35 +298,35 @@ def test_selection_cost_is_extra_time_per_selection_in_random_steps():
             # steps = 1 step each; seed 1: 30 s beyond for 50 of 0.2 s = 3.
             run("per_step", 0, 15.0, 100, 50), run("per_step", 1, 50.0, 100, 50),
             run("crest", 0, 12.0, 100, 4), run("crest", 1, 24.0, 100, 4)]
-    summary = benchmark.summarize(runs)
+    summary = stats.summarize(runs)
     assert summary["per_step"]["selection_cost_steps"] == pytest.approx(2.0)  # median
     assert summary["crest"]["selection_cost_steps"] == pytest.approx(5.0)
     assert math.isnan(summary["random"].get("selection_cost_steps", math.nan))
     assert summary["per_step"]["forward_examples_per_step"] == pytest.approx(5.0)
     assert summary["crest"]["of_per_step_time"] == pytest.approx((12 / 15 + 24 / 50) / 2)
     assert summary["crest"]["of_per_step_forward"] == pytest.approx(40 / 500)
-    table = benchmark.format_table(summary)
+    table = report.format_table(summary)
     assert "selection cost (steps)" in table
     assert "forwarding 8% of its examples" in table
 
 
 def test_the_warm_up_fits_each_selection_once_untimed(tmp_path, monkeypatch):
     calls = []
-    original = benchmark.run_one
+    original = runner.run_one
 
     def recording(method, seed, data, args, log, train_frac=None):
         calls.append((method, args.epochs))
         return original(method, seed, data, args, log, train_frac)
-    monkeypatch.setattr(benchmark, "run_one", recording)
+    monkeypatch.setattr(runner, "run_one", recording)
     common = ["--epochs", "3", "--seeds", "1", "--hidden", "16", "--quiet",
               "--methods", "random,per_step,random_at_per_step_time"]
-    assert benchmark.main(common + ["--out", str(tmp_path / "a")]) == 0
+    assert cli.main(common + ["--out", str(tmp_path / "a")]) == 0
     # One 2-epoch warm-up per selection (random_at_* is random), then the runs.
     assert calls[:2] == [("random", 2), ("per_step", 2)]
     assert [c[0] for c in calls[2:]] == ["random", "per_step",
                                          "random_at_per_step_time"]
     calls.clear()
-    assert benchmark.main(common + ["--out", str(tmp_path / "b"), "--no-warm-up"]) == 0
+    assert cli.main(common + ["--out", str(tmp_path / "b"), "--no-warm-up"]) == 0
     assert len(calls) == 3
     results = json.loads((tmp_path / "b" / "results.json").read_text())
     assert results["config"]["device"] == "cpu"
@@ -331,7 +334,7 @@ def test_the_warm_up_fits_each_selection_once_untimed(tmp_path, monkeypatch):
 
 def test_one_seed_prints_no_spread_and_bad_passthrough_values_are_usage_errors(
         tmp_path, capsys):
-    code = benchmark.main(["--epochs", "2", "--seeds", "1", "--hidden", "16", "--quiet",
+    code = cli.main(["--epochs", "2", "--seeds", "1", "--hidden", "16", "--quiet",
                            "--methods", "random,per_step,random_at_per_step_time",
                            "--out", str(tmp_path)])
     assert code == 0
@@ -342,14 +345,14 @@ def test_one_seed_prints_no_spread_and_bad_passthrough_values_are_usage_errors(
     for option, value in (("--region-coresets", "foo"), ("--check-thresh-factor", "-1"),
                           ("--random-subset-size", "x"), ("--check-loss", "both")):
         with pytest.raises(SystemExit) as exit_info:
-            benchmark.main([option, value])
+            cli.main([option, value])
         assert exit_info.value.code == 2
         assert "usage" in capsys.readouterr().err
 
 
 def test_every_option_has_help_and_no_contradicting_default(capsys):
     with pytest.raises(SystemExit):
-        benchmark.main(["--help"])
+        cli.main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: None)" not in text
     for option in ("--dataset", "--model", "--seeds", "--first-seed", "--out",
@@ -375,22 +378,22 @@ def _fake_run(method, seed, accuracy, walls, steps, n_selections=0, **extra):
 
 
 def test_the_new_methods_are_accepted_and_ordered_after_their_budgets(capsys):
-    args = benchmark.parse_args(
+    args = cli.parse_args(
         ["--methods", "random_pruning,random_at_infobatch_time,rs2,infobatch,"
                       "random,full"])
     # Each budget-taking row after the runs it takes its budget from.
     assert args.methods == ["full", "random", "rs2", "infobatch",
                             "random_at_infobatch_time", "random_pruning"]
-    assert benchmark.parse_args(["--methods", "infobatch"]).methods == ["infobatch"]
-    assert benchmark.DEFAULT_METHODS == ("full", "random", "per_step", "crest")
-    for methods in ("random,random_pruning", "infobatch,random_at_infobatch_time"):
+    assert cli.parse_args(["--methods", "infobatch"]).methods == ["infobatch"]
+    assert methods.DEFAULT_METHODS == ("full", "random", "per_step", "crest")
+    for chosen in ("random,random_pruning", "infobatch,random_at_infobatch_time"):
         with pytest.raises(SystemExit):
-            benchmark.main(["--methods", methods])
+            cli.main(["--methods", chosen])
     err = capsys.readouterr().err
     assert "random_pruning needs infobatch in --methods" in err
     assert "random_at_infobatch_time needs infobatch and random" in err
     with pytest.raises(SystemExit):
-        benchmark.main(["--help"])
+        cli.main(["--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     for method in ("infobatch", "rs2", "random_pruning", "random_at_infobatch_time"):
         assert method in help_text
@@ -419,8 +422,8 @@ def test_random_pruning_gets_infobatchs_steps_and_equal_time_its_wall_clock(
                              kept_per_epoch=[1257, 1000], pruned_per_epoch=[0, 257])
         per_epoch = math.ceil(train_frac * 1257 / 32)
         return _fake_run(method, seed, acc, [0.5, 1.0], [per_epoch, 2 * per_epoch])
-    monkeypatch.setattr(benchmark, "run_one", fake_run_one)
-    code = benchmark.main(["--epochs", "2", "--seeds", "2", "--no-warm-up", "--quiet",
+    monkeypatch.setattr(runner, "run_one", fake_run_one)
+    code = cli.main(["--epochs", "2", "--seeds", "2", "--no-warm-up", "--quiet",
                            "--methods", "full,random,rs2,infobatch,random_pruning,"
                                         "random_at_infobatch_time",
                            "--out", str(tmp_path)])
@@ -479,9 +482,9 @@ def test_methods_that_choose_no_examples_show_no_selection_figures():
             _fake_run("rs2", 0, 0.8, [1.0], [10], n_selections=2),
             _fake_run("infobatch", 0, 0.8, [5.0], [80]),
             _fake_run("random_pruning", 0, 0.8, [4.0], [80], n_selections=1)]
-    summary = benchmark.summarize(runs)
+    summary = stats.summarize(runs)
     assert "selection_cost_steps" not in summary["rs2"]
-    table = benchmark.format_table(summary)
+    table = report.format_table(summary)
     for method in ("rs2", "infobatch", "random_pruning"):
         cells = [line for line in table.splitlines()
                  if line.startswith(f"| {method} |")][0].split(" | ")
@@ -491,11 +494,11 @@ def test_methods_that_choose_no_examples_show_no_selection_figures():
 
 def test_the_verdict_speaks_of_infobatch_and_rs2_only_when_compared():
     def summary(*methods):
-        return benchmark.summarize([_fake_run(m, 0, 0.9, [1.0], [10]) for m in methods])
-    assert benchmark.verdict(summary("full")).startswith("Verdict: nothing to compare")
-    assert "InfoBatch not compared: add full" in benchmark.verdict(summary("infobatch"))
-    assert "RS2 not compared: add random" in benchmark.verdict(summary("rs2"))
-    text = benchmark.verdict(summary("full", "random", "rs2", "infobatch", "crest"))
+        return stats.summarize([_fake_run(m, 0, 0.9, [1.0], [10]) for m in methods])
+    assert stats.verdict(summary("full")).startswith("Verdict: nothing to compare")
+    assert "InfoBatch not compared: add full" in stats.verdict(summary("infobatch"))
+    assert "RS2 not compared: add random" in stats.verdict(summary("rs2"))
+    text = stats.verdict(summary("full", "random", "rs2", "infobatch", "crest"))
     assert text.startswith("Verdict: at equal steps, against random batches: crest ")
     assert "InfoBatch minus full data: +0.00 pt in accuracy" in text
     assert "RS2 (random batches without replacement) minus random" in text
@@ -508,8 +511,8 @@ def test_the_warm_up_fits_rs2_apart_from_random(tmp_path, monkeypatch):
         calls.append((method, args.epochs))
         steps = [40, 80] if method in ("full", "infobatch") else [4, 8]
         return _fake_run(method, seed, 0.9, [0.5, 1.0], steps)
-    monkeypatch.setattr(benchmark, "run_one", fake_run_one)
-    assert benchmark.main(["--epochs", "3", "--seeds", "1", "--quiet",
+    monkeypatch.setattr(runner, "run_one", fake_run_one)
+    assert cli.main(["--epochs", "3", "--seeds", "1", "--quiet",
                            "--methods", "random,rs2,infobatch,random_pruning,"
                                         "random_at_infobatch_time",
                            "--out", str(tmp_path)]) == 0
@@ -523,17 +526,17 @@ def test_the_command_runs_infobatch_rs2_and_their_baselines(tmp_path, monkeypatc
     and random_sampling."""
     import torch
     made = []
-    real = benchmark.CrestClassifier
+    real = runner.CrestClassifier
 
     def recording(*args, **kwargs):
         made.append(kwargs)
         return real(*args, **kwargs)
     recording._parameter_constraints = real._parameter_constraints
-    monkeypatch.setattr(benchmark, "CrestClassifier", recording)
+    monkeypatch.setattr(runner, "CrestClassifier", recording)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        code = benchmark.main(["--epochs", "4", "--seeds", "2", "--hidden", "16",
+        code = cli.main(["--epochs", "4", "--seeds", "2", "--hidden", "16",
                                "--quiet", "--no-warm-up", "--methods",
                                "full,random,rs2,infobatch,random_at_infobatch_time,"
                                "random_pruning", "--out", str(tmp_path)])
@@ -562,13 +565,13 @@ def test_the_command_runs_infobatch_rs2_and_their_baselines(tmp_path, monkeypatc
         assert infobatch["examples_seen"][-1] == sum(infobatch["kept_per_epoch"])
         pruning = runs["random_pruning", seed]
         assert pruning["train_frac"] == pytest.approx(
-            benchmark.equal_steps_train_frac(infobatch, 1257, 32, 4))
+            runner.equal_steps_train_frac(infobatch, 1257, 32, 4))
         assert pruning["train_frac"] == pytest.approx(infobatch["steps"][-1] / 160)
         # As many steps as InfoBatch's, up to the rounding of equal epochs.
         assert pruning["steps"][-1] == 4 * math.ceil(pruning["train_frac"] * 1257 / 32)
         assert abs(pruning["steps"][-1] - infobatch["steps"][-1]) < 4
         assert runs["random_at_infobatch_time", seed]["train_frac"] == pytest.approx(
-            benchmark.equal_time_train_frac(infobatch, random, 0.1))
+            runner.equal_time_train_frac(infobatch, random, 0.1))
         assert runs["rs2", seed]["random_sampling"] == "without_replacement"
         assert random["random_sampling"] == "with_replacement"
         assert runs["rs2", seed]["steps"] == random["steps"]
@@ -586,13 +589,155 @@ def test_the_command_runs_infobatch_rs2_and_their_baselines(tmp_path, monkeypatc
 def test_the_verdict_says_when_a_run_is_too_small_to_answer():
     summary = {"random": {"n_seeds": 1}, "crest": {"n_seeds": 1,
                                                      "vs_random_mean": 0.004}}
-    text = benchmark.verdict(summary, {"epochs": 2})
+    text = stats.verdict(summary, {"epochs": 2})
     assert "Caveats: one seed: no standard error" in text
     assert "2 epoch(s): the first is the random warm-up" in text
     summary = {"random": {"n_seeds": 3},
                "crest": {"n_seeds": 3, "vs_random_mean": 0.004, "vs_random_se": 0.003}}
-    text = benchmark.verdict(summary, {"epochs": 20})
+    text = stats.verdict(summary, {"epochs": 20})
     assert "crest +0.40 pt +- 0.30 (within 2 standard errors)" in text
     assert "Caveats" not in text
     summary["crest"]["vs_random_se"] = 0.001
-    assert "standard errors" not in benchmark.verdict(summary, {"epochs": 20})
+    assert "standard errors" not in stats.verdict(summary, {"epochs": 20})
+
+
+# Provenance: what produced a result file.
+
+def test_results_record_their_provenance(finished_run):
+    _, out = finished_run
+    results = json.loads((out / "results.json").read_text())
+    origin = results["provenance"]
+    for key in ("sklearn_crest", "python", "torch", "skorch", "scikit-learn",
+                "numpy", "device", "processor", "date"):
+        assert isinstance(origin[key], str) and origin[key], key
+    assert origin["device"] == "cpu"
+    assert origin["device_name"] == origin["processor"]
+    assert isinstance(origin["cpu_count"], int) and origin["cpu_count"] >= 1
+    # The fixture runs with one torch thread.
+    assert origin["torch_threads"] == 1
+    assert origin["date"].endswith("Z") and origin["date"][:4].isdigit()
+    # A commit and a dirty flag from a checkout; neither from an install.
+    assert (origin["commit"] is None) == (origin["dirty"] is None)
+    if origin["commit"] is not None:
+        assert isinstance(origin["commit"], str) and isinstance(origin["dirty"], bool)
+    # The report names the machine and the versions on the line after the run.
+    lines = (out / "summary.md").read_text().splitlines()
+    assert lines[1].startswith(origin["processor"])
+    assert f"torch {origin['torch']}" in lines[1] and "device cpu" in lines[1]
+    # No absolute path of the machine that ran it.
+    assert not Path(results["config"]["out"]).is_absolute()
+
+
+def test_git_commit_is_none_outside_a_checkout_or_without_git(tmp_path, monkeypatch):
+    from crest_benchmark.provenance import git_commit
+    assert git_commit(tmp_path) == (None, None)
+    # A folder inside some other repository (say, site-packages in a
+    # checkout's virtual environment) is not a checkout of the package.
+    if shutil.which("git"):
+        subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+        (tmp_path / "site" / "pkg").mkdir(parents=True)
+        assert git_commit(tmp_path / "site" / "pkg") == (None, None)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    assert git_commit(Path(runner.__file__).parents[1] / "sklearn_crest") == (None, None)
+
+
+def test_the_provenance_line_names_device_and_commit():
+    from crest_benchmark.provenance import describe
+    line = describe({"processor": "Some CPU", "cpu_count": 8, "torch_threads": 4,
+                     "device": "cuda", "device_name": "Some GPU",
+                     "sklearn_crest": "0.1.0", "commit": "abc1234", "dirty": True,
+                     "torch": "2.1", "skorch": "1.1", "scikit-learn": "1.6",
+                     "numpy": "2.0", "python": "3.11.7", "date": "2026-01-01T00:00:00Z"})
+    assert line.startswith("Some CPU, 8 CPUs, 4 torch threads, device cuda (Some GPU)")
+    assert "sklearn-crest 0.1.0 (abc1234, dirty)" in line
+    assert "predates" in describe(None)
+
+
+def test_a_merge_keeps_each_parts_provenance(tmp_path, capsys):
+    common = ["--epochs", "1", "--hidden", "16", "--quiet", "--seeds", "1",
+              "--no-warm-up"]
+    cli.main(common + ["--methods", "random", "--out", str(tmp_path / "a")])
+    cli.main(common + ["--methods", "random", "--first-seed", "1",
+                       "--out", str(tmp_path / "b")])
+    # A folder written before provenance existed.
+    older = json.loads((tmp_path / "b" / "results.json").read_text())
+    del older["provenance"]
+    (tmp_path / "b" / "results.json").write_text(json.dumps(older))
+    capsys.readouterr()
+    assert cli.main(["--merge", str(tmp_path / "a"), str(tmp_path / "b"),
+                     "--out", str(tmp_path / "m")]) == 0
+    printed = capsys.readouterr().out
+    merged = json.loads((tmp_path / "m" / "results.json").read_text())
+    a = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert [part["folder"] for part in merged["parts"]] == ["a", "b"]
+    assert merged["parts"][0]["provenance"] == a["provenance"]
+    assert merged["parts"][1]["provenance"] is None
+    assert merged["parts"][1]["runs"] == [["random", 1]]
+    # The merge's own provenance: the code that summarised, no device.
+    assert merged["provenance"]["device"] is None
+    assert f"a: {a['provenance']['processor']}" in printed
+    assert "b: provenance: not recorded" in printed
+    # Paths as given relative to the working folder, else by name: never
+    # the absolute paths of this machine.
+    text = (tmp_path / "m" / "results.json").read_text()
+    assert str(tmp_path) not in text
+    assert merged["config"]["merged_from"] == ["a", "b"]
+    # Merging a merge keeps the inner parts.
+    assert cli.main(["--merge", str(tmp_path / "m"), "--out", str(tmp_path / "n")]) == 0
+    nested = json.loads((tmp_path / "n" / "results.json").read_text())
+    assert [p["folder"] for p in nested["parts"][0]["parts"]] == ["a", "b"]
+    assert "m/a: " in capsys.readouterr().out
+
+
+def test_portable_paths_are_relative_or_a_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert report.portable_path(tmp_path / "x" / "y") == str(Path("x", "y"))
+    assert report.portable_path("x/y") == "x/y"
+    assert report.portable_path(tmp_path.parent / "elsewhere") == "elsewhere"
+
+
+# The table of methods is the one source of what a method is.
+
+def test_every_method_the_command_names_is_one_entry_of_the_table(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    listed = text.split("comma-separated, of ", 1)[1].split(";", 1)[0]
+    assert tuple(listed.split(", ")) == methods.NAMES
+    assert len(set(methods.NAMES)) == len(methods.METHODS)
+    assert set(methods.DEFAULT_METHODS) <= set(methods.NAMES)
+    assert cli.parse_args([]).methods == sorted(methods.DEFAULT_METHODS,
+                                                key=methods.NAMES.index)
+
+
+def test_every_reference_in_the_table_points_at_an_earlier_method():
+    from sklearn_crest.selection import STRATEGIES
+    order = {name: i for i, name in enumerate(methods.NAMES)}
+    for entry in methods.METHODS:
+        assert entry.selection in STRATEGIES, entry.name
+        assert (entry.random_sampling is not None) == (entry.selection == "random")
+        for reference in (entry.equal_time_of, entry.equal_steps_of,
+                          entry.same_plan_of, entry.approximates):
+            assert reference is None or reference in order, entry.name
+        # The runs a budget comes from run first within a seed.
+        for reference in entry.budget_from:
+            assert order[reference] < order[entry.name], entry.name
+        assert not (entry.equal_time_of and entry.equal_steps_of), entry.name
+    for rank in ("paper_rank", "verdict_rank"):
+        ranks = [getattr(m, rank) for m in methods.METHODS
+                 if getattr(m, rank) is not None]
+        assert len(ranks) == len(set(ranks)), rank
+    assert len({m.color for m in methods.METHODS}) == len(methods.METHODS)
+
+
+def test_selection_settings_are_the_estimators_parameters():
+    from sklearn_crest import CrestClassifier
+    from sklearn_crest._models import MLP
+    args = cli.parse_args(["--check-thresh-factor", "0.5", "--prune-ratio", "0.3",
+                           "--drop-learned"])
+    for entry in methods.METHODS:
+        settings = methods.selection_settings(entry.name, args)
+        assert settings["selection"] == entry.selection
+        params = (entry.estimator or CrestClassifier)(MLP, **settings).get_params()
+        assert {name: params[name] for name in settings} == settings, entry.name
+        assert 0.5 in settings.values() and 0.3 in settings.values()

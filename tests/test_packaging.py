@@ -50,3 +50,33 @@ def test_importing_the_package_does_not_need_accelerate():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "AcceleratedCrestClassifier"
+
+
+def _setup_cfg():
+    import configparser
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    return config
+
+
+def test_the_console_script_points_at_the_benchmark_command():
+    import importlib
+    scripts = dict(
+        line.split("=", 1)
+        for line in _setup_cfg()["options.entry_points"]["console_scripts"].split("\n")
+        if line.strip())
+    scripts = {name.strip(): target.strip() for name, target in scripts.items()}
+    assert scripts == {"crest-benchmark": "crest_benchmark.cli:main"}
+    module, function = scripts["crest-benchmark"].split(":")
+    assert callable(getattr(importlib.import_module(module), function))
+
+
+def test_the_distribution_ships_the_library_and_the_benchmark_package():
+    include = _setup_cfg()["options.packages.find"]["include"].split()
+    assert include == ["sklearn_crest*", "crest_benchmark*"]
+    # The library does not carry the benchmark runner any more.
+    assert not (ROOT / "sklearn_crest" / "benchmark.py").exists()
+    done = subprocess.run([sys.executable, "-m", "crest_benchmark", "--help"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m crest_benchmark")

@@ -16,12 +16,6 @@ a scikit-learn estimator does:
 ``"infobatch"`` :class:`InfoBatchPruning`    ``_infobatch.py``
 ==============  ===========================  ====================================
 
-What they share, each in its own module: the interface a training loop
-uses (``_base.py``, ``_step.py``, ``_model.py``), the pool and the fit's
-counters (``_pool.py``), random subsets (``_random_subsets.py``,
-``_class_streams.py``), dropping learned examples (``_drop_learned.py``),
-the eval pass (``_selection_pass.py``) and the history's figures
-(``_stats.py``). The math below them is ``sklearn_crest/_coresets/``.
 
 The estimator takes a name from :data:`STRATEGIES` or a strategy object as
 ``selection``, and routes ``selection__<parameter>`` to it
