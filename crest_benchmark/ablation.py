@@ -1,12 +1,11 @@
 """The InfoBatch paper's ablation: InfoBatch's epoch plan with the pruned
 examples drawn uniformly from the whole pool instead of from the
 well-learned ones. A measurement, not a selection mode of the library, so it
-lives here as estimator subclasses that swap the strategy class."""
+lives here as strategies of the benchmark's own, passed to the estimator as
+``selection`` objects."""
 
 import numpy as np
-from sklearn.utils import check_random_state
 
-from sklearn_crest import CrestClassifier
 from sklearn_crest.selection import InfoBatchPruning
 
 
@@ -17,7 +16,7 @@ class UniformPruningOfThePlan(InfoBatchPruning):
 
     def _prune_candidates(self, seen, scores, mean_score):
         count = int(np.count_nonzero(seen & (scores < mean_score)))
-        return np.sort(self.rng.choice(seen.size, size=count, replace=False))
+        return np.sort(self.pool.rng.choice(seen.size, size=count, replace=False))
 
 
 class UnscaledUniformPruningOfThePlan(UniformPruningOfThePlan):
@@ -25,20 +24,3 @@ class UnscaledUniformPruningOfThePlan(UniformPruningOfThePlan):
 
     def _kept_weight(self, ratio):
         return 1.0
-
-
-class PlanAblation(CrestClassifier):
-    """``selection="infobatch"`` with another strategy class."""
-
-    strategy_class = UniformPruningOfThePlan
-
-    def initialize_history(self):
-        super().initialize_history()
-        self.schedule_ = self.strategy_class(
-            self._crest_config(), self.batch_size,
-            check_random_state(self._fit_seed()))
-        return self
-
-
-class UnscaledPlanAblation(PlanAblation):
-    strategy_class = UnscaledUniformPruningOfThePlan

@@ -3,7 +3,7 @@ function that turns a method and the command's options into the estimator's
 selection settings.
 
 Adding a method is one ``Method`` entry in ``METHODS``: what it trains (the
-estimator's ``selection``, its random sampling, an estimator class of its
+estimator's ``selection``, its random sampling, a strategy class of its
 own), which run of the same seed it takes its budget from (wall-clock,
 steps, InfoBatch's epoch plan), and how the report and the plots show it.
 """
@@ -11,9 +11,10 @@ steps, InfoBatch's epoch plan), and how the report and the plots show it.
 import argparse
 from dataclasses import dataclass
 
-from sklearn_crest import CrestClassifier
 
-from .ablation import PlanAblation, UnscaledPlanAblation
+from sklearn_crest.selection import STRATEGIES
+
+from .ablation import UniformPruningOfThePlan, UnscaledUniformPruningOfThePlan
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,10 @@ class Method:
     # paper's greedy mini-batch selection): the report says how much of its
     # accuracy it keeps, in what share of its time.
     approximates: str | None = None
-    # An estimator class of its own (None: CrestClassifier); benchmark only,
+    # A strategy class of its own (None: the registered class of `selection`),
+    # passed as a strategy object; benchmark only,
     # for measurements that are not selection modes of the library.
-    estimator: type | None = None
+    strategy: type | None = None
     plot_label: str | None = None  # where the name alone says too little
     legend: str | None = None  # a legend line, for less usual methods
     paper_rank: int | None = None
@@ -95,14 +97,14 @@ METHODS = (
                   "what it prunes to, not train_frac's.",
            paper_rank=8),
     Method("infobatch_random_plan", "infobatch", "sienna",
-           same_plan_of="infobatch", estimator=PlanAblation,
+           same_plan_of="infobatch", strategy=UniformPruningOfThePlan,
            plot_label="infobatch's plan, uniform pruning",
            legend="infobatch_random_plan: InfoBatch's epoch plan with its pruned "
                   "examples drawn uniformly from the pool, the kept candidates "
                   "weighted 1 / (1 - prune_ratio) (the InfoBatch paper's "
                   "ablation)."),
     Method("infobatch_random_plan_unscaled", "infobatch", "rosybrown",
-           same_plan_of="infobatch", estimator=UnscaledPlanAblation,
+           same_plan_of="infobatch", strategy=UnscaledUniformPruningOfThePlan,
            plot_label="the same, unweighted",
            legend="infobatch_random_plan_unscaled: the same, unweighted."),
     Method("random_at_crest_time", "random", "tab:cyan",
@@ -175,28 +177,39 @@ def passed_options(args):
             if getattr(args, name, None) is not None}
 
 
+# Command-line options whose strategy parameter has a shorter name there.
+OPTION_TO_PARAMETER = {"gradmatch_regularization": "regularization"}
+
+
 def check_selection_options(args):
-    """Validate the pass-through options with the estimator's own
+    """Validate the pass-through options with the strategies' own
     constraints; raises sklearn's InvalidParameterError."""
     from sklearn.utils._param_validation import validate_parameter_constraints
-    passed = passed_options(args)
-    validate_parameter_constraints(
-        {name: CrestClassifier._parameter_constraints[name] for name in passed},
-        passed, caller_name="CrestClassifier")
+    constraints = {}
+    for strategy_class in STRATEGIES.values():
+        constraints.update(strategy_class._parameter_constraints)
+    passed = {OPTION_TO_PARAMETER.get(name, name): value
+              for name, value in passed_options(args).items()}
+    validate_parameter_constraints({name: constraints[name] for name in passed},
+                                   passed, caller_name="the benchmark's options")
 
 
 def selection_settings(name, args):
     """CrestClassifier's keyword arguments about selection for one method:
-    the selection, its random sampling, dropping learned examples and the
-    coreset hyperparameters given on the command line. Every selection
-    keyword the benchmark passes is spelled here and nowhere else."""
+    the selection (a name, or a strategy object of the benchmark's own) and
+    ``selection__*`` for its random sampling, dropping learned examples and
+    the coreset hyperparameters given on the command line, each only where
+    the method's strategy has that parameter. Every selection keyword the
+    benchmark passes is spelled here and nowhere else."""
     entry = method(name)
-    settings = {"selection": entry.selection, "drop_learned": args.drop_learned,
-                **passed_options(args)}
-    sampling = entry.random_sampling
-    # An estimator without the parameter draws random batches with replacement.
-    if sampling is not None and (
-            sampling != "with_replacement"
-            or "random_sampling" in CrestClassifier._parameter_constraints):
-        settings["random_sampling"] = sampling
-    return settings
+    strategy_class = entry.strategy or STRATEGIES[entry.selection]
+    accepted = strategy_class().get_params()
+    options = {**passed_options(args), "drop_learned": args.drop_learned}
+    if entry.random_sampling is not None:
+        options["random_sampling"] = entry.random_sampling
+    params = {OPTION_TO_PARAMETER.get(key, key): value for key, value in options.items()}
+    params = {key: value for key, value in params.items() if key in accepted}
+    if entry.strategy is not None:
+        return {"selection": entry.strategy(**params)}
+    return {"selection": entry.selection,
+            **{f"selection__{key}": value for key, value in params.items()}}

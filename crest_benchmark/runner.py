@@ -84,7 +84,7 @@ def run_one(name, seed, data, args, log, train_frac=None):
         # Not for InfoBatch: it would warn that the setting is not used.
         extra["train_frac"] = train_frac if train_frac is not None else args.train_frac
     selection = selection_settings(name, args)
-    net = (entry.estimator or CrestClassifier)(
+    net = CrestClassifier(
         module, max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         optimizer=torch.optim.SGD, train_split=None, verbose=0, random_state=seed,
         callbacks=callbacks, device=getattr(args, "device", "cpu"),
@@ -93,7 +93,7 @@ def run_one(name, seed, data, args, log, train_frac=None):
         warnings.simplefilter("ignore", UserWarning)  # small-data subset notice
         net.fit(X_train, y_train)
     return _record(net, name, seed, args, len(y_train), extra.get("train_frac"),
-                   selection.get("random_sampling", "with_replacement"))
+                   selection.get("selection__random_sampling", "with_replacement"))
 
 
 def _record(net, name, seed, args, n_train, train_frac, random_sampling):

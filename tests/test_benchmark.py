@@ -546,7 +546,7 @@ def test_the_command_runs_infobatch_rs2_and_their_baselines(tmp_path, monkeypatc
     by_selection = {}
     for kwargs in made:
         by_selection.setdefault(
-            (kwargs["selection"], kwargs.get("random_sampling")), []).append(kwargs)
+            (kwargs["selection"], kwargs.get("selection__random_sampling")), []).append(kwargs)
     # InfoBatch takes no train_frac; rs2 samples without replacement, random
     # (and its budget rows) explicitly with.
     assert all("train_frac" not in k for k in by_selection["infobatch", None])
@@ -733,11 +733,19 @@ def test_every_reference_in_the_table_points_at_an_earlier_method():
 def test_selection_settings_are_the_estimators_parameters():
     from sklearn_crest import CrestClassifier
     from sklearn_crest._models import MLP
+    from sklearn_crest.selection import STRATEGIES
     args = cli.parse_args(["--check-thresh-factor", "0.5", "--prune-ratio", "0.3",
                            "--drop-learned"])
     for entry in methods.METHODS:
         settings = methods.selection_settings(entry.name, args)
-        assert settings["selection"] == entry.selection
-        params = (entry.estimator or CrestClassifier)(MLP, **settings).get_params()
-        assert {name: params[name] for name in settings} == settings, entry.name
-        assert 0.5 in settings.values() and 0.3 in settings.values()
+        net = CrestClassifier(MLP, **settings)
+        strategy = net._check_crest_params()  # every setting is the strategy's
+        assert isinstance(strategy, entry.strategy or STRATEGIES[entry.selection])
+        params = net.get_params()
+        # Each option reaches the strategies that have it, and only those.
+        for option, value in (("check_thresh_factor", 0.5), ("prune_ratio", 0.3),
+                              ("drop_learned", True)):
+            if option in strategy.get_params():
+                assert params[f"selection__{option}"] == value, entry.name
+            else:
+                assert f"selection__{option}" not in params, entry.name
