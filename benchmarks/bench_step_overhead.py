@@ -30,7 +30,8 @@ from skorch import NeuralNetClassifier
 
 from sklearn_crest import CrestClassifier
 from sklearn_crest._models import MLP, SmallCNN
-from sklearn_crest._training_iterator import CoresetWeightRegistry
+from sklearn_crest._training_iterator import StepRegistry
+from sklearn_crest.selection import Step
 from sklearn_crest.selection import CrestRegions
 from sklearn_crest.selection._selection_pass import prediction
 from sklearn_crest.datasets import fetch_fashion_mnist
@@ -58,9 +59,9 @@ def step_cost(model, X, y, repeats):
     weights *= 128 / weights.sum()
     # A coreset batch's weights are registered under its input, as the
     # training iterator does; get_loss finds them there.
-    registry = CoresetWeightRegistry()
-    registry.add(batch[0], weights)
-    crest._coreset_weight_registry = registry
+    registry = StepRegistry()
+    registry.add(batch[0], Step(np.arange(128), weights))
+    crest._step_registry = registry
     weighted_batch = batch
     times = {"plain": [], "crest": []}
     for _ in range(5):  # warm-up: allocator, thread pool

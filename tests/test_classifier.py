@@ -199,18 +199,18 @@ def test_a_training_loss_report_is_the_weighted_change_since_measured(digits600)
                    max_epochs=2).fit(X, y)
     schedule = net.strategy_
     schedule.observations = []
-    schedule.pending_observation = {
+    observation = {
         "mask": torch.tensor([True, False, True]),
         "weights": torch.tensor([1.0, 3.0]),
         "losses": np.array([1.0, 2.0]), "predicted": np.array([0.5, 0.7])}
     from sklearn_crest.selection import SelectionModel
-    schedule.observe_training_losses(torch.tensor([0.5, 9.0, 1.0]), SelectionModel(net))
+    receiver = schedule._loss_receiver(SelectionModel(net), observation, None)
+    receiver(torch.tensor([0.5, 9.0, 1.0]))
     ((observed, predicted, now),) = schedule.observations
     assert now == pytest.approx((0.5 + 3 * 1.0) / 4)
     assert observed == pytest.approx(now - (1.0 + 3 * 2.0) / 4)
     model_now = schedule.quadratic_model.predict(SelectionModel(net).parameters())
     assert predicted == pytest.approx(model_now - (0.5 + 3 * 0.7) / 4)
-    assert schedule.pending_observation is None  # read once
 
 
 class GradientWitness(CrestClassifier):
@@ -220,7 +220,9 @@ class GradientWitness(CrestClassifier):
     def on_grad_computed(self, net, named_parameters, batch=None, training=False,
                          **kwargs):
         strategy = self.strategy_
-        anchoring = strategy.wants_gradient()
+        step = self._step_registry.current
+        anchoring = (step is not None and step.wants_gradient
+                     and strategy.anchor_loss is not None)
         if anchoring:
             X, y = batch
             weights = self.coreset_weights(X)
@@ -368,20 +370,22 @@ def test_get_loss_applies_the_batch_weights(digits600):
     weights = torch.tensor([0.1, 1.9, 0.5, 1.5, 3.0, 0.2, 0.3, 0.5])
 
     # The batch's weights are found by its input object, as served.
-    from sklearn_crest._training_iterator import CoresetWeightRegistry
-    registry = CoresetWeightRegistry()
-    net._coreset_weight_registry = registry
-    registry.add(Xb, weights)
+    from sklearn_crest._training_iterator import StepRegistry
+    from sklearn_crest.selection import Step
+    registry = StepRegistry()
+    net._step_registry = registry
+    registry.add(Xb, Step(np.arange(8), weights))
     weighted = net.get_loss(y_pred, yb, X=Xb, training=True)
     torch.testing.assert_close(weighted, (weights * per_example).mean())
     assert not torch.allclose(weighted, per_example.mean())
     # Another tensor with the same values is another batch: unit weights.
     torch.testing.assert_close(
         net.get_loss(y_pred, yb, X=Xb.clone(), training=True), per_example.mean())
-    assert registry.close() == 0
-    # A served batch whose weights never reached get_loss is counted.
-    registry.add(Xb, weights)
-    assert registry.close() == 1
+    assert registry.close() == (0, 0)
+    # A served batch whose weights never reached get_loss is counted, and so
+    # is a step whose losses never reached its strategy.
+    registry.add(Xb, Step(np.arange(8), weights, on_losses=lambda losses: None))
+    assert registry.close() == (1, 1)
     # Evaluation losses are never weighted.
     torch.testing.assert_close(net.get_loss(y_pred, yb, X=Xb, training=False),
                                per_example.mean())
