@@ -24,14 +24,14 @@ It prints the processor it ran on; the ratios are what to read.
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
 
 import numpy as np
 import torch
 
-from sklearn_crest import _facility_location as fl
+from crest_benchmark.provenance import processor_name
+from sklearn_crest._coresets import facility_location as fl
 
 
 def float32_gram_kernel(A, B, metric="euclidean", n_features=None):
@@ -61,17 +61,6 @@ def median_time(function, repeats):
     return statistics.median(times)
 
 
-def processor():
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def proxies(n, n_classes, rng):
     labels = rng.integers(0, n_classes, n)
     probabilities = rng.dirichlet(np.full(n_classes, 0.3), n)
@@ -81,7 +70,7 @@ def proxies(n, n_classes, rng):
 def main():
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
-    print(f"processor: {processor()}; torch {torch.__version__}, "
+    print(f"processor: {processor_name()}; torch {torch.__version__}, "
           f"CPU capability {torch.backends.cpu.get_cpu_capability()}; one thread")
 
     # Per-step shape: ten padded ground sets of 60 proxies.
