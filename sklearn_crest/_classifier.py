@@ -9,49 +9,49 @@ history, checkpoints and ``partial_fit`` work as for any skorch net. On top of s
 input validation, float32 casting, label encoding and ``random_state``.
 """
 
-import collections
-import collections.abc
 import contextlib
-import inspect
 import numbers
-import re
-import warnings
 
 import numpy as np
 import torch
-from scipy import sparse
 from skorch import NeuralNet, NeuralNetClassifier
-from skorch.callbacks import PrintLog, ProgressBar
 from skorch.dataset import ValidSplit, get_len
-from skorch.exceptions import NotInitializedError
 from skorch.history import DistributedHistory
 from skorch.utils import is_dataset, to_tensor
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import (
-    Interval,
-    InvalidParameterError,
-    StrOptions,
-    validate_parameter_constraints,
-)
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
-from torch.utils.data import DataLoader
+from sklearn.utils._param_validation import Interval, StrOptions
 
-from . import _user_warnings as user_warnings
-from ._processes import TrainingProcesses, local_module, training_processes
-from ._data import (
-    KnownLabels,
-    SlicingIterator,
-    _dataset_labels,
-    _in_memory_tensors,
+from ._input_validation import (
+    prediction_input,
+    prepare_training_data,
+    refuse_sample_weight,
+)
+from ._module_calls import (
+    build_module,
+    first_forward,
+    init_parameters,
+    padded_infer,
+    per_example_losses,
+)
+from ._net_view import NetModel
+from ._processes import (
+    TrainingProcesses,
+    agree_on_training_losses,
+    local_components,
 )
 from ._training_iterator import (
-    STRATEGY_OWNED_LOADER_PARAMS,
     EpochIterator,
-    StepBudgetProgressBar,
+    adapt_callbacks,
+    evaluation_iterator,
+    warn_about_per_batch_schedules,
 )
-from .selection import HISTORY_KEYS, SelectionModel, SelectionStrategy, resolve_strategy
+from ._selection_params import (
+    check_selection_params,
+    store_selection_params,
+    warn_about_unused_settings,
+    with_strategy_params,
+)
+from .selection import SelectionStrategy
 
 class CrestClassifier(NeuralNetClassifier):
     """A skorch neural-network classifier trained on CREST's mini-batch coresets.
@@ -80,7 +80,7 @@ class CrestClassifier(NeuralNetClassifier):
       ``softmax - onehot`` and weights each pick by its cluster size;
       GradMatch (Killamsetty et al. 2021) by non-negative orthogonal matching
       pursuit, so that the weighted sum of the output layer's gradients
-      matches the class's full sum (see ``gradmatch_regularization``).
+      matches the class's full sum (see :class:`~sklearn_crest.selection.GradMatchSubsets`).
     - ``"infobatch"``: InfoBatch (Qin et al., ICLR 2024), which costs no
       selection pass: each example's score is its latest training loss; each
       epoch leaves out a random ``prune_ratio`` of the examples scored below
@@ -313,161 +313,25 @@ class CrestClassifier(NeuralNetClassifier):
         """skorch's parameters; with ``deep=True`` also the chosen
         strategy's, as ``selection__<name>``, defaults included."""
         params = super().get_params(deep=deep, **kwargs)
-        if deep:
-            try:
-                strategy = self._selection_strategy()
-            except (ValueError, TypeError):
-                return params  # an invalid selection: fit says why
-            params.update({f"selection__{name}": value for name, value
-                           in strategy.get_params(deep=True).items()})
-        return params
+        return with_strategy_params(self, params) if deep else params
 
     def set_params(self, **params):
         """skorch's ``set_params``; ``selection__*`` are stored for the
         strategy (used by the next fit or ``partial_fit``), never applied to
-        the ``selection`` object itself."""
-        # skorch would treat "selection" itself as a prefixed parameter too
-        # (it starts with the prefix) and try to re-initialise a component.
-        routed = {key: params.pop(key) for key in list(params)
-                  if key == "selection" or key.startswith("selection__")}
-        vars(self).update(routed)
+        the ``selection`` object itself. A new ``selection`` takes its own
+        parameters: the ``selection__*`` set for the previous one are
+        dropped, as a nested estimator's parameters go with it (those given
+        in the same call apply to the new one)."""
+        params = store_selection_params(self, params)
         return super().set_params(**params) if params else self
 
-    def _selection_strategy(self):
-        """A fresh, unstarted strategy: ``selection`` with its
-        ``selection__*`` parameters."""
-        return resolve_strategy(self.selection, self.get_params_for("selection"),
-                                owner=type(self).__name__)
-
     def _validate_crest_params(self):
-        strategy = self._check_crest_params()
-        if not strategy.uses_train_frac and self.train_frac != 0.1:
-            user_warnings.warn(
-                f"selection={self.selection!r} does not use train_frac="
-                f"{self.train_frac!r}: its epochs take as many steps as "
-                f"{type(strategy).__name__} decides. The setting changes nothing "
-                "in this fit; leave it at its default.")
-        ignored = sorted(set(self.get_params_for("iterator_train"))
-                         & STRATEGY_OWNED_LOADER_PARAMS)
-        if ignored:
-            warnings.warn(
-                f"iterator_train__{', iterator_train__'.join(ignored)} are not "
-                "used: the selection strategy decides which examples each "
-                "training batch holds, and in what order.", UserWarning, stacklevel=3)
+        warn_about_unused_settings(self, self._check_crest_params())
 
     def _check_crest_params(self):
         """The parameters' constraints, the strategy's included, as errors;
         returns the (unstarted) strategy."""
-        validate_parameter_constraints(
-            self._parameter_constraints,
-            {name: getattr(self, name) for name in self._parameter_constraints},
-            caller_name=type(self).__name__)
-        if not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1:
-            raise ValueError(
-                f"{type(self).__name__} needs a positive int batch_size (the size "
-                f"of one training step and of one mini-batch coreset); got "
-                f"{self.batch_size!r}. skorch's batch_size=-1 (the whole dataset "
-                "in one batch) has no CREST meaning.")
-        strategy = self._selection_strategy()
-        try:
-            strategy._validate_params()
-        except InvalidParameterError as error:
-            raise InvalidParameterError(
-                f"{error} (set through {type(self).__name__}'s selection__*)") from error
-        return strategy
-
-    # Fitted attributes that validating training data sets; a fit that fails
-    # on its input restores them, so a fitted model is never corrupted.
-    _DATA_ATTRIBUTES = ("n_features_in_", "feature_names_in_", "label_encoder_",
-                        "input_ndim_")
-
-    def _prepare(self, X, y, reset, classes=None):
-        """Validate training data and fit the label encoding (when ``reset``).
-
-        Returns the input for skorch: a float32 tensor and the *original*
-        labels for arrays (skorch's datasets keep them, so that its scoring
-        callbacks compare original labels with ``predict``; batches are encoded
-        when served), or the Dataset and its labels (for stratified splits).
-        """
-        saved = {name: getattr(self, name) for name in self._DATA_ATTRIBUTES
-                 if hasattr(self, name)}
-        try:
-            return self._validate_training_data(X, y, reset, classes)
-        except Exception:
-            for name in self._DATA_ATTRIBUTES:
-                if name in saved:
-                    setattr(self, name, saved[name])
-                elif hasattr(self, name):
-                    delattr(self, name)
-            raise
-
-    def _validate_training_data(self, X, y, reset, classes):
-        if is_dataset(X):
-            if y is not None:
-                raise ValueError(
-                    "Pass y=None when X is a torch Dataset: the labels come from "
-                    "the dataset.")
-            labels = _dataset_labels(X)
-            # Each epoch's iterator takes these instead of reading the items.
-            self._known_labels = KnownLabels(X, labels)
-            if labels.size == 0:
-                raise ValueError("The Dataset passed as X is empty.")
-            if labels.min() < 0:
-                raise ValueError("Dataset labels must be class indices >= 0.")
-            if reset:
-                n_classes = int(labels.max()) + 1
-                if classes is not None:
-                    n_classes = max(n_classes, len(classes))
-                self.label_encoder_ = LabelEncoder().fit(np.arange(n_classes))
-                self.input_ndim_ = None
-                _require_two_classes(self.classes_)
-            elif labels.max() >= len(self.classes_):
-                raise ValueError(
-                    f"The Dataset has label {int(labels.max())}, beyond the "
-                    f"{len(self.classes_)} classes of the first fit.")
-            return X, labels
-        if isinstance(X, collections.abc.Mapping) and not sparse.issparse(X):
-            # (scipy's DOK sparse format is a dict too: scikit-learn's sparse
-            # error applies to it.)
-            raise TypeError(
-                "X is a dict (inputs for a module with several arguments); "
-                f"{type(self).__name__} selects training examples by row and "
-                "cannot index a dict of arrays. Pass a torch Dataset whose items "
-                "are (dict_of_tensors, label) instead: its batches reach the "
-                "module as keyword arguments, as in skorch.")
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y "
-                "is None; pass labels, or a torch Dataset yielding (x, y) as X.")
-        X = validate_data(self, _to_numpy(X), reset=reset, dtype=np.float32,
-                          allow_nd=True, ensure_min_samples=1)
-        y = _to_numpy(y)
-        if getattr(y, "ndim", 1) == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        y = column_or_1d(y)
-        check_classification_targets(y)
-        if len(y) != len(X):
-            raise ValueError(
-                f"X has {len(X)} samples but y has {len(y)}; they must match.")
-        if reset or getattr(self, "label_encoder_", None) is None:
-            # Also after skorch's initialize() + load_params(), where classes=
-            # stands for the labels of the fit that made the parameters.
-            if classes is None:
-                # classes=[] is treated as None: inferred from y. (In skorch
-                # it turns the inference off; classes_ then comes from here.)
-                given = self.classes is not None and len(self.classes) > 0
-                classes = self.classes if given else np.unique(y)
-            self.label_encoder_ = LabelEncoder().fit(np.asarray(classes))
-            self.input_ndim_ = X.ndim
-            _require_two_classes(self.classes_)
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
-        if unknown.size:
-            raise ValueError(
-                f"y contains labels {unknown.tolist()} not seen in the first fit "
-                f"(classes_ = {self.classes_.tolist()}); call fit instead of "
-                "partial_fit to start over with new classes, or pass all classes "
-                "to the first partial_fit with classes=.")
-        return torch.from_numpy(np.ascontiguousarray(X)), y
+        return check_selection_params(self)
 
     def encode_labels(self, y):
         """Labels as the int64 class indices the criterion needs.
@@ -530,12 +394,12 @@ class CrestClassifier(NeuralNetClassifier):
         self : CrestClassifier
         """
         self._validate_crest_params()
-        _refuse_sample_weight(fit_params)
+        refuse_sample_weight(fit_params)
         # skorch's own refusal for a net trimmed for prediction, before any
         # of the (trimmed) selection state is touched.
         self.check_training_readiness()
         keep_state = self.warm_start and self.initialized_
-        X, y = self._prepare(X, y, reset=not keep_state)
+        X, y = prepare_training_data(self, X, y, reset=not keep_state)
         with self._seeded(self._continuation_seed() if keep_state
                           else self._fit_seed()):
             if not keep_state:
@@ -563,10 +427,10 @@ class CrestClassifier(NeuralNetClassifier):
         self : CrestClassifier
         """
         self._validate_crest_params()
-        _refuse_sample_weight(fit_params)
+        refuse_sample_weight(fit_params)
         self.check_training_readiness()
         first = not self.initialized_
-        X, y = self._prepare(X, y, reset=first, classes=classes)
+        X, y = prepare_training_data(self, X, y, reset=first, classes=classes)
         with self._seeded(self._fit_seed() if first
                           else self._continuation_seed()):
             if first:
@@ -633,46 +497,14 @@ class CrestClassifier(NeuralNetClassifier):
 
     def initialize_module(self):
         """Build the module, filling ``n_classes``/``n_features`` if it takes them."""
-        kwargs = self.get_params_for("module")
-        if not isinstance(self.module, torch.nn.Module):
-            accepted = _init_parameters(self.module)
-            if "n_classes" in accepted and "n_classes" not in kwargs:
-                try:
-                    kwargs["n_classes"] = len(self.classes_)
-                except AttributeError:
-                    pass  # unknown before fit unless classes= is given
-            if ("n_features" in accepted and "n_features" not in kwargs
-                    and getattr(self, "input_ndim_", None) == 2):
-                kwargs["n_features"] = self.n_features_in_
-        try:
-            self.module_ = self.initialized_instance(self.module, kwargs)
-        except TypeError as exc:
-            missing = [name for name in ("n_features", "n_classes")
-                       if f"'{name}'" in str(exc) and "missing" in str(exc)]
-            if not missing:
-                raise
-            raise TypeError(
-                f"Building the module failed: {exc}. CrestClassifier fills "
-                "n_classes from y (or from classes=[...], the labels, which a "
-                "restored model needs to predict them), and n_features only for "
-                "2-D array input (the number of columns); for a torch Dataset, "
-                "input with more dimensions, or a model built before fit, pass "
-                + " and ".join(("classes=[...]" if name == "n_classes"
-                                else f"module__{name}=<int>") for name in missing)
-                + ".") from exc
-        self._output_convention_checked = False
-        self._input_accepted = False
-        if getattr(self, "strategy_", None) is not None:
-            # A rebuilt module (set_params(module__...)) invalidates the
-            # quadratic model and the coresets chosen with the old one.
-            self.strategy_.reset_region()
+        build_module(self)
         return self
 
     def initialize_criterion(self):
         """Build the criterion with per-example losses (``reduction='none'``)."""
         kwargs = self.get_params_for("criterion")
         if not isinstance(self.criterion, torch.nn.Module):
-            if "reduction" in _init_parameters(self.criterion):
+            if "reduction" in init_parameters(self.criterion):
                 kwargs.setdefault("reduction", "none")
         self.criterion_ = self.initialized_instance(self.criterion, kwargs)
         self._output_convention_checked = False
@@ -711,23 +543,7 @@ class CrestClassifier(NeuralNetClassifier):
     def initialize_callbacks(self):
         """skorch's callbacks; a ProgressBar counts the schedule's steps."""
         super().initialize_callbacks()
-        for _, callback in self.callbacks_:
-            if type(callback) is ProgressBar and callback.batches_per_epoch == "auto":
-                # skorch's 'auto' total is len(data) / batch_size; CREST's
-                # epochs have train_frac of that.
-                callback.__class__ = StepBudgetProgressBar
-            if isinstance(callback, PrintLog) and callback.keys_ignored is None:
-                # The epoch table shows the figures the mode fills; the
-                # others stay in history (16 columns and 230 characters wide
-                # when all were printed, most of them always 0).
-                try:
-                    strategy = self._selection_strategy()
-                except (ValueError, TypeError):
-                    strategy = None  # fit says why
-                shown = set(getattr(strategy, "printed_history", ()))
-                if getattr(strategy, "drop_learned", False):
-                    shown.add("pool_size")
-                callback.keys_ignored_ |= set(HISTORY_KEYS) - shown
+        adapt_callbacks(self)
         return self
 
     def get_iterator(self, dataset, training=False):
@@ -735,24 +551,8 @@ class CrestClassifier(NeuralNetClassifier):
         if training and getattr(self, "_schedule_serves_next_training_iterator", False):
             self._schedule_serves_next_training_iterator = False
             return EpochIterator(self, dataset)
-        if training:
-            return super().get_iterator(dataset, training=True)
-        tensors = _in_memory_tensors(dataset)
-        if (tensors is not None and self.iterator_valid is DataLoader
-                and set(self.get_params_for("iterator_valid")) <= {"batch_size"}):
-            X, y, rows = tensors
-            if self._shards_evaluation and training_processes(self).distributed:
-                # A DataLoader, which Accelerate shards over the processes;
-                # skorch's AccelerateMixin gathers the shards' outputs again
-                # (it would gather a copy per process of sliced batches).
-                rows = torch.as_tensor(rows)
-                labels = (torch.zeros(len(rows), dtype=torch.int64) if y is None
-                          else self.encode_labels(y)[rows])
-                return DataLoader(torch.utils.data.TensorDataset(X[rows], labels),
-                                  batch_size=self._eval_batch_size())
-            return SlicingIterator(X, self.encode_labels(y), rows,
-                                   self._eval_batch_size())
-        return super().get_iterator(dataset, training=training)
+        iterator = None if training else evaluation_iterator(self, dataset)
+        return iterator or super().get_iterator(dataset, training=training)
 
     # Whether a data-parallel fit's evaluation batches go through a loader
     # that Accelerate shards (as skorch's AccelerateMixin expects: its
@@ -787,26 +587,10 @@ class CrestClassifier(NeuralNetClassifier):
         device = self._training_device()
         return x if device is None else to_tensor(x, device=device)
 
-    @contextlib.contextmanager
     def _local_components(self):
         """For the duration, the module and criteria without their
-        data-parallel wrappers (``DistributedDataParallel``). The selection's
-        passes run in this, on the process's own replica: each process
-        selects on its own schedule, and a wrapper's forward may synchronise
-        the processes or expect the backward of a training step."""
-        wrapped = {}
-        for name in list(self._modules) + list(self._criteria):
-            component = getattr(self, name + "_", None)
-            local = (local_module(component) if isinstance(component, torch.nn.Module)
-                     else component)
-            if local is not component:
-                wrapped[name] = component
-                setattr(self, name + "_", local)
-        try:
-            yield
-        finally:
-            for name, component in wrapped.items():
-                setattr(self, name + "_", component)
+        data-parallel wrappers (``_processes.local_components``)."""
+        return local_components(self)
 
     def infer(self, x, **fit_params):
         """Forward pass; in eval mode with ``predict_padding``, a short batch
@@ -819,56 +603,14 @@ class CrestClassifier(NeuralNetClassifier):
         (a tuple element of another length) comes from an unpadded pass.
         """
         if not getattr(self, "_input_accepted", False):
-            return self._first_forward(x, **fit_params)
+            return first_forward(self, x, **fit_params)
         if self.module_.training:
             # Training steps return here first: no parameter lookup per step.
             return super().infer(x, **fit_params)
         x = self._to_accelerator_device(x)
         if not self.predict_padding:
             return super().infer(x, **fit_params)
-        n_rows = len(x) if isinstance(x, torch.Tensor) and x.ndim > 0 else 0
-        size = self._eval_batch_size()
-        if not 0 < n_rows < size:
-            return super().infer(x, **fit_params)
-        padding = x.new_zeros((size - n_rows,) + tuple(x.shape[1:]))
-        output = super().infer(torch.cat([x, padding]), **fit_params)
-        if isinstance(output, tuple):
-            if all(isinstance(o, torch.Tensor) and o.ndim > 0
-                   and len(o) == size for o in output):
-                return tuple(o[:n_rows] for o in output)
-            # Some output is not row-aligned: padding would change it.
-            return super().infer(x, **fit_params)
-        return output[:n_rows]
-
-    def _first_forward(self, x, **fit_params):
-        """The module's first forward pass, with torch's shape errors
-        translated: an input of another width than the module's first layer
-        takes fails deep in torch (``mat1 and mat2 shapes cannot be
-        multiplied``), where the cause is the data or ``module__n_features``."""
-        self._input_accepted = True
-        try:
-            return self.infer(x, **fit_params)
-        except RuntimeError as error:
-            self._input_accepted = False
-            if not _SHAPE_ERROR.search(str(error)):
-                raise
-            width = getattr(self, "n_features_in_", None)
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else None
-            filled = self.get_params().get("module__n_features")
-            raise ValueError(
-                "The module cannot take the input: "
-                f"{str(error).splitlines()[0]}. "
-                + (f"The input has {width} features per example (a batch of "
-                   f"shape {shape}). " if width is not None else
-                   f"A batch of the input has shape {shape}. ")
-                + ("module__n_features=" + repr(filled) + " was set: make it "
-                   "match the input, or leave it unset for CrestClassifier to "
-                   "fill it from X. " if filled is not None else
-                   "CrestClassifier passes n_features (the number of columns "
-                   "of 2-D input) to a module class that takes it; a module "
-                   "built beforehand, or one with a fixed input size, must be "
-                   "built for this input. ")
-                + "Check the in_features of the module's first layer.") from error
+        return padded_infer(super().infer, x, self._eval_batch_size(), **fit_params)
 
     def _eval_batch_size(self):
         """Rows per evaluation batch: ``iterator_valid__batch_size`` if set,
@@ -895,30 +637,7 @@ class CrestClassifier(NeuralNetClassifier):
         selection's passes and the checks all call it. Return one loss per
         example, shape ``(len(y_true),)``.
         """
-        if isinstance(y_pred, (tuple, list)):
-            y_pred = y_pred[0]
-        y_true = to_tensor(y_true, device=self._training_device())
-        if not getattr(self, "_output_convention_checked", False):
-            # Once per module and criterion: a structural mismatch shows on the
-            # first batch, and the training step should not pay for it again.
-            if not hasattr(self, "criterion_"):
-                raise AttributeError(
-                    f"{type(self).__name__} has no criterion_: the selection and the "
-                    "training steps score examples with per_example_loss, which uses "
-                    "criterion_. A net that registers its criteria under other names "
-                    "(initialize_criterion) must override per_example_loss(y_pred, "
-                    "y_true) to return one loss per example from them.")
-            self._output_convention_checked = _check_output_convention(
-                y_pred, self.criterion_, len(self.classes_))
-        if isinstance(self.criterion_, torch.nn.NLLLoss):
-            y_pred = torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
-        losses = self.criterion_(y_pred, y_true)
-        if losses.ndim != 1:
-            raise ValueError(
-                "The criterion must return one loss per example; construct it "
-                "with reduction='none' (CrestClassifier does this unless "
-                "criterion__reduction or an initialized criterion says otherwise).")
-        return losses
+        return per_example_losses(self, y_pred, y_true)
 
     def coreset_weights(self, X):
         """The per-example coreset weights of the training batch ``X``.
@@ -1012,36 +731,7 @@ class CrestClassifier(NeuralNetClassifier):
         strategy = getattr(self, "strategy_", None)
         if strategy is not None:
             strategy.end_training_call()
-        self._warn_about_per_batch_schedules()
-
-    def _warn_about_per_batch_schedules(self):
-        """A per-batch ``LRScheduler`` whose scheduler has a length
-        (``total_steps``, ``T_max``) that the fit's steps did not match: under
-        a step budget the usual ``max_epochs * ceil(n / batch_size)`` is far
-        more than the fit takes, and one-cycle never leaves its warm-up."""
-        for name, callback in getattr(self, "callbacks_", []):
-            scheduler = getattr(callback, "lr_scheduler_", None)
-            if getattr(callback, "step_every", None) != "batch" or scheduler is None:
-                continue
-            total = getattr(scheduler, "total_steps", None) or getattr(
-                scheduler, "T_max", None)
-            done = getattr(scheduler, "last_epoch", None)
-            if not isinstance(total, numbers.Integral) or done is None:
-                continue
-            if done < total - 1 or done > total:
-                strategy = getattr(self, "strategy_", None)
-                n_train = strategy.pool.n_train if strategy is not None else None
-                world = getattr(getattr(strategy, "processes", None), "world_size", 1)
-                sizing = (f" (steps_per_epoch({n_train}) = "
-                          f"{self.steps_per_epoch(n_train, n_processes=world)} here)"
-                          if n_train else "")
-                user_warnings.warn(
-                    f"The per-batch learning-rate schedule {name!r} "
-                    f"({type(scheduler).__name__}) was sized for {total} steps, but "
-                    f"it was stepped {done} times: selection={self.selection!r} "
-                    "takes its own number of steps per epoch. Size it with "
-                    f"max_epochs * net.steps_per_epoch(n_train){sizing}, or "
-                    "schedule per epoch (step_every='epoch').")
+        warn_about_per_batch_schedules(self)
 
     def on_grad_computed(self, net, named_parameters, batch=None, training=False,
                          **kwargs):
@@ -1058,7 +748,7 @@ class CrestClassifier(NeuralNetClassifier):
         registry = getattr(self, "_step_registry", None)
         if (training and registry is not None
                 and getattr(getattr(self, "accelerator", None), "scaler", None) is None):
-            registry.report_gradient(SelectionModel(self))
+            registry.report_gradient(NetModel(self))
 
     def trim_for_prediction(self):
         """skorch's trim for a prediction-only model, plus the CREST schedule:
@@ -1074,49 +764,13 @@ class CrestClassifier(NeuralNetClassifier):
                              dataset_valid=dataset_valid, **kwargs)
         processes = self.strategy_.processes
         if processes.distributed and not isinstance(self.history, DistributedHistory):
-            self._agree_on_training_losses(processes)
+            agree_on_training_losses(self, processes)
         for key, value in self.strategy_.history_record().items():
             self.history.record(key, value)
 
-    def _agree_on_training_losses(self, processes):
-        """In a data-parallel fit, the epoch's batch ``train_loss`` and
-        ``train_batch_size`` entries become those of the steps' global
-        batches (the size-weighted mean of the processes' batch losses, and
-        their total size), the same in every process, before the callbacks
-        read them: otherwise each process would record the loss of its own
-        examples, and a callback that acts on ``train_loss`` (EarlyStopping,
-        ReduceLROnPlateau, Checkpoint) could decide differently in each. One
-        all-reduce per epoch; every process has the same number of steps."""
-        batches = [entry for entry in self.history[-1].get("batches", [])
-                   if "train_loss" in entry]
-        sizes = np.array([entry.get("train_batch_size", 1) for entry in batches],
-                         dtype=np.float64)
-        losses = np.array([entry["train_loss"] for entry in batches], dtype=np.float64)
-        totals = processes.sum(np.concatenate([losses * sizes, sizes]))
-        weighted, sizes = totals[:len(batches)], totals[len(batches):]
-        for entry, loss, size in zip(batches, weighted / sizes, sizes):
-            entry["train_loss"] = float(loss)
-            if "train_batch_size" in entry:
-                entry["train_batch_size"] = int(size)
-
-    # ----------------------------------------------------------- prediction
-    def _prediction_input(self, X):
-        if not self.initialized_:
-            # skorch's error, which is also scikit-learn's NotFittedError.
-            raise NotInitializedError(
-                f"This {type(self).__name__} instance is not initialized yet. "
-                "Call 'initialize' or 'fit' with appropriate arguments before "
-                "using this method.")
-        if is_dataset(X):
-            return X
-        check_is_fitted(self)
-        X = validate_data(self, _to_numpy(X), reset=False, dtype=np.float32,
-                          allow_nd=True)
-        return torch.from_numpy(np.ascontiguousarray(X))
-
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``."""
-        return super().predict_proba(self._prediction_input(X))
+        return super().predict_proba(prediction_input(self, X))
 
     def predict(self, X):
         """Predicted labels (original labels; class indices for a Dataset)."""
@@ -1126,103 +780,8 @@ class CrestClassifier(NeuralNetClassifier):
         return self.classes_[indices]
 
 
-# Torch's messages for an input of the wrong width or channel count.
-_SHAPE_ERROR = re.compile(
-    r"shapes cannot be multiplied|size mismatch|to have \d+ channels|"
-    r"is invalid for input of size|must match the size of tensor")
-
-
-def _refuse_sample_weight(fit_params):
-    """A clear error for ``sample_weight``, which skorch would pass to the
-    module's forward (and its validation split would fail on)."""
-    if "sample_weight" in fit_params:
-        raise TypeError(
-            "CrestClassifier.fit takes no sample_weight: each training step "
-            "already weights its examples by their coreset weights, and skorch "
-            "would pass sample_weight to the module's forward. To weight "
-            "examples, repeat them in X (oversampling), or pass a torch Dataset "
-            "whose items carry a weight and override per_example_loss to apply "
-            "it (see the user guide, 'Differences from NeuralNetClassifier').")
-
-
-def _looks_like_probabilities(y_pred):
-    """Every row non-negative and summing to one (a softmax output)."""
-    with torch.no_grad():
-        rows = y_pred.detach().float()
-        return bool((rows >= 0).all()) and bool(
-            torch.allclose(rows.sum(dim=1), torch.ones(len(rows), device=rows.device),
-                           atol=1e-3))
-
-
-def _check_output_convention(y_pred, criterion, n_classes):
-    """Refuse a module whose outputs do not fit the criterion or the classes:
-    training would go on without an error and give a wrong model (a softmax
-    module under CrossEntropyLoss learned digits to 0.29 accuracy instead of
-    0.90; logits under NLLLoss gave NaN losses), or fail deep inside torch.
-    Returns whether a batch could be checked."""
-    if isinstance(criterion, (torch.nn.BCEWithLogitsLoss, torch.nn.BCELoss)):
-        raise ValueError(
-            f"criterion={type(criterion).__name__} is not supported: "
-            "CrestClassifier trains on class indices, with one output per "
-            "class. For a binary problem keep the default CrossEntropyLoss and "
-            "give the module two outputs (n_classes=2), or use skorch's "
-            "NeuralNetBinaryClassifier without CREST.")
-    if not isinstance(y_pred, torch.Tensor):
-        return False
-    if (isinstance(criterion, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss))
-            and (y_pred.ndim != 2 or y_pred.shape[1] != n_classes)):
-        raise ValueError(
-            f"The module returns outputs of shape {tuple(y_pred.shape)}, but "
-            f"the data has {n_classes} classes: a classifier module must return "
-            f"(batch, {n_classes}), one score per class. Let CrestClassifier "
-            "fill the module's n_classes argument (leave module__n_classes "
-            f"unset), or set it to {n_classes}.")
-    if y_pred.ndim != 2 or len(y_pred) < 2:
-        return False
-    if isinstance(criterion, torch.nn.CrossEntropyLoss):
-        if y_pred.shape[1] > 1 and _looks_like_probabilities(y_pred):
-            raise ValueError(
-                "The module's outputs are probabilities (non-negative, rows "
-                "summing to 1), but criterion=CrossEntropyLoss expects logits "
-                "and would apply a second softmax. Remove the final softmax from "
-                "the module, or pass criterion=torch.nn.NLLLoss (which takes "
-                "probabilities here, as in skorch's NeuralNetClassifier).")
-    elif isinstance(criterion, torch.nn.NLLLoss):
-        if not _looks_like_probabilities(y_pred):
-            raise ValueError(
-                "criterion=NLLLoss expects the module to output probabilities "
-                "(end it with softmax; CrestClassifier takes their log, as "
-                "skorch's NeuralNetClassifier does), but the outputs are not "
-                "(negative values, or rows that do not sum to 1). For a module "
-                "that returns logits use criterion=torch.nn.CrossEntropyLoss; "
-                "for log-probabilities, exponentiate them in the module.")
-    return True
-
-
 def _describe_split(split):
     if isinstance(split, ValidSplit):
         return f"ValidSplit({split.cv!r}, stratified={split.stratified})"
     return repr(split)
 
-
-def _require_two_classes(classes):
-    if len(classes) < 2:
-        raise ValueError(
-            f"CrestClassifier needs at least two classes; y has only "
-            f"{list(classes)}. A classifier of one class predicts nothing (and "
-            "scikit-learn's classifiers refuse it too). For partial_fit on "
-            "batches that may hold one class, pass every class with classes=.")
-
-
-def _to_numpy(data):
-    """CPU numpy view of a torch tensor; anything else unchanged."""
-    if isinstance(data, torch.Tensor):
-        return data.detach().cpu().numpy()
-    return data
-
-
-def _init_parameters(factory):
-    try:
-        return set(inspect.signature(factory).parameters)
-    except (TypeError, ValueError):
-        return set()

@@ -16,6 +16,7 @@ A fit without an accelerator, or with one process, gets
 fit runs exactly as it always did.
 """
 
+import contextlib
 import os
 
 import numpy as np
@@ -130,3 +131,47 @@ def local_module(module):
     while isinstance(module, wrapper):
         module = module.module
     return module
+
+
+def agree_on_training_losses(net, processes):
+    """In a data-parallel fit, the epoch's batch ``train_loss`` and
+    ``train_batch_size`` entries become those of the steps' global
+    batches (the size-weighted mean of the processes' batch losses, and
+    their total size), the same in every process, before the callbacks
+    read them: otherwise each process would record the loss of its own
+    examples, and a callback that acts on ``train_loss`` (EarlyStopping,
+    ReduceLROnPlateau, Checkpoint) could decide differently in each. One
+    all-reduce per epoch; every process has the same number of steps."""
+    batches = [entry for entry in net.history[-1].get("batches", [])
+               if "train_loss" in entry]
+    sizes = np.array([entry.get("train_batch_size", 1) for entry in batches],
+                     dtype=np.float64)
+    losses = np.array([entry["train_loss"] for entry in batches], dtype=np.float64)
+    totals = processes.sum(np.concatenate([losses * sizes, sizes]))
+    weighted, sizes = totals[:len(batches)], totals[len(batches):]
+    for entry, loss, size in zip(batches, weighted / sizes, sizes):
+        entry["train_loss"] = float(loss)
+        if "train_batch_size" in entry:
+            entry["train_batch_size"] = int(size)
+
+
+@contextlib.contextmanager
+def local_components(net):
+    """For the duration, the net's module and criteria without their
+    data-parallel wrappers (``DistributedDataParallel``). The selection's
+    passes run in this, on the process's own replica: each process selects
+    on its own schedule, and a wrapper's forward may synchronise the
+    processes or expect the backward of a training step."""
+    wrapped = {}
+    for name in list(net._modules) + list(net._criteria):
+        component = getattr(net, name + "_", None)
+        local = (local_module(component) if isinstance(component, torch.nn.Module)
+                 else component)
+        if local is not component:
+            wrapped[name] = component
+            setattr(net, name + "_", local)
+    try:
+        yield
+    finally:
+        for name, component in wrapped.items():
+            setattr(net, name + "_", component)

@@ -20,23 +20,21 @@ epoch warns) rather than silently mis-weighted.
 """
 
 import collections
+import numbers
 import warnings
 
 import torch
-from skorch.callbacks import ProgressBar
+from skorch.callbacks import PrintLog, ProgressBar
 from skorch.dataset import get_len
 from skorch.utils import to_tensor
 from torch.utils.data import DataLoader
 
 from . import _user_warnings as user_warnings
-from ._data import IndexedData, data_device
+from ._data import IndexedData, SlicingIterator, _in_memory_tensors, data_device
+from ._net_view import NetModel
 from ._processes import training_processes
-from .selection import SelectionModel
-
-# DataLoader settings that the selection strategy decides for training batches.
-STRATEGY_OWNED_LOADER_PARAMS = {"batch_size", "shuffle", "sampler", "batch_sampler",
-                                 "drop_last"}
-
+from ._selection_params import STRATEGY_OWNED_LOADER_PARAMS, selection_strategy
+from .selection import HISTORY_KEYS
 
 
 def _warn_about_the_step_size(net, n_train, world_size):
@@ -64,6 +62,36 @@ def _warn_about_the_step_size(net, n_train, world_size):
             f"least one step of batch_size={batch_size}: "
             f"{batch_size / max(wanted, 1e-12):.0f} times the budget. Raise "
             "train_frac, or lower batch_size, for the budget to mean what it says.")
+
+
+def warn_about_per_batch_schedules(net):
+    """A per-batch ``LRScheduler`` whose scheduler has a length
+    (``total_steps``, ``T_max``) that the fit's steps did not match: under
+    a step budget the usual ``max_epochs * ceil(n / batch_size)`` is far
+    more than the fit takes, and one-cycle never leaves its warm-up."""
+    for name, callback in getattr(net, "callbacks_", []):
+        scheduler = getattr(callback, "lr_scheduler_", None)
+        if getattr(callback, "step_every", None) != "batch" or scheduler is None:
+            continue
+        total = getattr(scheduler, "total_steps", None) or getattr(
+            scheduler, "T_max", None)
+        done = getattr(scheduler, "last_epoch", None)
+        if not isinstance(total, numbers.Integral) or done is None:
+            continue
+        if done < total - 1 or done > total:
+            strategy = getattr(net, "strategy_", None)
+            n_train = strategy.pool.n_train if strategy is not None else None
+            world = getattr(getattr(strategy, "processes", None), "world_size", 1)
+            sizing = (f" (steps_per_epoch({n_train}) = "
+                      f"{net.steps_per_epoch(n_train, n_processes=world)} here)"
+                      if n_train else "")
+            user_warnings.warn(
+                f"The per-batch learning-rate schedule {name!r} "
+                f"({type(scheduler).__name__}) was sized for {total} steps, but "
+                f"it was stepped {done} times: selection={net.selection!r} "
+                "takes its own number of steps per epoch. Size it with "
+                f"max_epochs * net.steps_per_epoch(n_train){sizing}, or "
+                "schedule per epoch (step_every='epoch').")
 
 
 class EpochIterator:
@@ -134,7 +162,7 @@ class EpochIterator:
     def __iter__(self):
         registry = StepRegistry()
         self.net._step_registry = registry
-        steps = self.net.strategy_.epoch_steps(SelectionModel(self.net), self.data)
+        steps = self.net.strategy_.epoch_steps(NetModel(self.net), self.data)
         served = self._planned_batches(steps)
         if served is None:
             served = ((step, self.data.batch(step.positions)) for step in steps)
@@ -256,3 +284,45 @@ class StepRegistry:
         self.entries.clear()
         self.current, self.missed, self.unreported = None, 0, 0
         return counts
+
+
+def adapt_callbacks(net):
+    """skorch's callbacks, told about the selection: a ProgressBar counts
+    the step budget's steps, and the epoch table shows the figures the
+    strategy fills."""
+    for _, callback in net.callbacks_:
+        if type(callback) is ProgressBar and callback.batches_per_epoch == "auto":
+            # skorch's 'auto' total is len(data) / batch_size; an epoch of
+            # the step budget has train_frac of that.
+            callback.__class__ = StepBudgetProgressBar
+        if isinstance(callback, PrintLog) and callback.keys_ignored is None:
+            # The others stay in history (16 columns and 230 characters wide
+            # when all were printed, most of them always 0).
+            try:
+                strategy = selection_strategy(net)
+            except (ValueError, TypeError):
+                strategy = None  # fit says why
+            shown = set(getattr(strategy, "printed_history", ()))
+            if getattr(strategy, "drop_learned", False):
+                shown.add("pool_size")
+            callback.keys_ignored_ |= set(HISTORY_KEYS) - shown
+
+
+def evaluation_iterator(net, dataset):
+    """Batches of in-memory evaluation data sliced from the tensors (no
+    loader); None where skorch's own iterator applies."""
+    tensors = _in_memory_tensors(dataset)
+    if (tensors is None or net.iterator_valid is not DataLoader
+            or not set(net.get_params_for("iterator_valid")) <= {"batch_size"}):
+        return None
+    X, y, rows = tensors
+    if net._shards_evaluation and training_processes(net).distributed:
+        # A DataLoader, which Accelerate shards over the processes; skorch's
+        # AccelerateMixin gathers the shards' outputs again (it would gather a
+        # copy per process of sliced batches).
+        rows = torch.as_tensor(rows)
+        labels = (torch.zeros(len(rows), dtype=torch.int64) if y is None
+                  else net.encode_labels(y)[rows])
+        return DataLoader(torch.utils.data.TensorDataset(X[rows], labels),
+                          batch_size=net._eval_batch_size())
+    return SlicingIterator(X, net.encode_labels(y), rows, net._eval_batch_size())

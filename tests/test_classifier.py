@@ -38,12 +38,20 @@ HISTORY_KEYS = ("n_selections", "n_checks", "n_steps", "n_forward_examples",
 
 
 def make_net(module=MLP, **params):
-    """A tiny, fast, deterministic CrestClassifier."""
-    settings = dict(selection="crest", train_frac=0.3, selection__random_subset_size=0.2,
-                    batch_size=32, lr=0.1, max_epochs=3, train_split=None, verbose=0,
-                    random_state=0)
+    """A tiny, fast, deterministic CrestClassifier (random subsets of 20%
+    of the data where the selection draws them)."""
+    settings = dict(selection="crest", train_frac=0.3, batch_size=32, lr=0.1,
+                    max_epochs=3, train_split=None, verbose=0, random_state=0)
     settings.update(params)
+    if _has_parameter(settings["selection"], "random_subset_size"):
+        settings.setdefault("selection__random_subset_size", 0.2)
     return CrestClassifier(module, **settings)
+
+
+def _has_parameter(selection, name):
+    if isinstance(selection, str):
+        return selection in STRATEGIES and name in STRATEGIES[selection]().get_params()
+    return name in selection.get_params()
 
 
 class StepCounter(Callback):
@@ -111,8 +119,10 @@ def _train_size(X, y, train_split):
 def test_step_budget_is_exact(digits600, selection, check_thresh_factor,
                               train_split, n):
     X, y = digits600[0][:n], digits600[1][:n]
-    net = make_net(selection=selection, selection__check_thresh_factor=check_thresh_factor,
-                   train_split=train_split, callbacks=[("counter", StepCounter())])
+    crest_settings = ({"selection__check_thresh_factor": check_thresh_factor}
+                      if selection == "crest" else {})
+    net = make_net(selection=selection, train_split=train_split,
+                   callbacks=[("counter", StepCounter())], **crest_settings)
     net.fit(X, y)
 
     n_train = _train_size(X, y, train_split)
@@ -203,13 +213,13 @@ def test_a_training_loss_report_is_the_weighted_change_since_measured(digits600)
         "mask": torch.tensor([True, False, True]),
         "weights": torch.tensor([1.0, 3.0]),
         "losses": np.array([1.0, 2.0]), "predicted": np.array([0.5, 0.7])}
-    from sklearn_crest.selection import SelectionModel
-    receiver = schedule._loss_receiver(SelectionModel(net), observation, None)
+    from sklearn_crest._net_view import NetModel
+    receiver = schedule._loss_receiver(NetModel(net), observation, None)
     receiver(torch.tensor([0.5, 9.0, 1.0]))
     ((observed, predicted, now),) = schedule.observations
     assert now == pytest.approx((0.5 + 3 * 1.0) / 4)
     assert observed == pytest.approx(now - (1.0 + 3 * 2.0) / 4)
-    model_now = schedule.quadratic_model.predict(SelectionModel(net).parameters())
+    model_now = schedule.quadratic_model.predict(NetModel(net).parameters())
     assert predicted == pytest.approx(model_now - (0.5 + 3 * 0.7) / 4)
 
 
@@ -284,42 +294,46 @@ def test_crest_falls_back_to_a_check_sample_when_the_step_hands_over_nothing(
     assert math.isfinite(net.strategy_.quadratic_model.loss_at_selection)
 
 
-def test_a_hyperparameter_the_selection_ignores_is_named_once_per_fit(digits600):
+def test_settings_a_selection_does_not_use_are_named(digits600):
     X, y = digits600
-    net = make_net(selection="per_step", selection__check_thresh_factor=0.3,
-                   selection__num_minibatch_coreset=2, selection__drop_thresh=0.5, max_epochs=1)
+    # Another strategy's parameter: an error naming the strategies that have it.
+    for selection, name, value, owners in (
+            ("per_step", "check_thresh_factor", 0.3, "'crest'"),
+            ("random", "random_subset_size", 0.2, "'crest' or 'per_step'"),
+            ("random", "drop_learned", True, "'craig' or 'crest' or 'gradmatch' or 'per_step'"),
+            ("craig", "regularization", 1.0, "'gradmatch'"),
+            ("gradmatch", "selection_metric", "cosine", "'craig' or 'crest' or 'per_step'"),
+            ("per_step", "selection_interval", 2, "'craig' or 'gradmatch'"),
+            ("crest", "proxy_reuse_steps", 2, "'per_step'")):
+        with pytest.raises(ValueError, match=f"selection__{name}.*belongs to "
+                                             f"selection={owners}"):
+            make_net(selection=selection, max_epochs=1,
+                     **{f"selection__{name}": value}).fit(X, y)
+    # Settings that act only with another setting, or a budget the strategy
+    # does not take: a warning, once per fit, at the user's line.
+    net = make_net(selection="per_step", selection__drop_thresh=0.5,
+                   selection__watch_interval=2, max_epochs=1)
     with pytest.warns(UserWarning, match="does not use") as record:
         net.fit(X, y)
     (message,) = [str(w.message) for w in record if "does not use" in str(w.message)]
-    assert "selection__check_thresh_factor=0.3 (acts in selection='crest')" in message
-    assert "selection__num_minibatch_coreset=2" in message
-    assert "selection__drop_thresh=0.5 (acts with selection__drop_learned=True)" in message
+    assert "selection__drop_thresh=0.5" in message
+    assert "selection__watch_interval=2" in message
+    assert "selection__drop_learned=True" in message
     assert record[0].filename == __file__  # points at the user's line
-    # Defaults, and parameters the selection uses, say nothing.
+    with pytest.warns(UserWarning, match="does not use train_frac=0.5"):
+        make_net(selection="full", train_frac=0.5, max_epochs=1).fit(X, y)
+    # Defaults, and settings that act, say nothing.
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_net(selection="crest", selection__check_thresh_factor=0.3, max_epochs=1).fit(X, y)
-        make_net(selection="per_step", max_epochs=1, train_frac=0.3,
-                 selection__random_subset_size=0.2, selection__drop_learned=True, selection__drop_thresh=0.5).fit(X, y)
-        # 1 and 1.0 are the same value: no false alarm.
-        make_net(selection="per_step", max_epochs=1, selection__interval_mul=1).fit(X, y)
-    for selection, name, value in (("full", "train_frac", 0.5),
-                                   ("random", "random_subset_size", 0.2),
-                                   ("random", "drop_learned", True),
-                                   ("craig", "gradmatch_regularization", 1.0),
-                                   ("gradmatch", "selection_metric", "cosine"),
-                                   ("per_step", "selection_interval", 2),
-                                   ("crest", "proxy_reuse_steps", 2)):
-        with pytest.warns(UserWarning, match=f"does not use {name}="):
-            CrestClassifier(MLP, selection=selection, max_epochs=1, batch_size=32,
-                            train_split=None, verbose=0,
-                            **{name: value}).fit(X, y)
+        make_net(selection="per_step", max_epochs=1, selection__drop_learned=True,
+                 selection__drop_thresh=0.5).fit(X, y)
 
 
 def test_random_and_full_never_select(digits600):
     X, y = digits600
     for selection in ("random", "full"):
-        net = make_net(selection=selection, selection__check_thresh_factor=0.0).fit(X, y)
+        net = make_net(selection=selection).fit(X, y)
         assert net.history[:, "n_selections"] == [0, 0, 0]
         assert net.history[:, "n_checks"] == [0, 0, 0]
         assert net.history[:, "coreset_size"] == [0, 0, 0]
@@ -534,7 +548,8 @@ def test_clone_pickle_and_params_round_trips(digits600, tmp_path):
 
     cloned = clone(net)
     assert not cloned.initialized_
-    assert cloned.get_params()["check_thresh_factor"] == net.check_thresh_factor
+    assert (cloned.get_params()["selection__random_subset_size"]
+            == net.get_params()["selection__random_subset_size"] == 0.2)
     np.testing.assert_array_equal(cloned.fit(X, y).predict_proba(X), proba)
 
     unpickled = pickle.loads(pickle.dumps(net))
@@ -559,7 +574,8 @@ def test_grid_search_in_parallel(digits600):
     grid = {"selection__check_thresh_factor": [0.01, 1e9], "train_frac": [0.2, 0.5]}
     search = GridSearchCV(make_net(max_epochs=2), grid, cv=2, n_jobs=2,
                           error_score="raise").fit(X, y)
-    assert search.best_params_["check_thresh_factor"] in grid["check_thresh_factor"]
+    assert (search.best_params_["selection__check_thresh_factor"]
+            in grid["selection__check_thresh_factor"])
     assert search.best_params_["train_frac"] in grid["train_frac"]
     scores = search.cv_results_["mean_test_score"]
     assert len(scores) == 4 and np.isfinite(scores).all()
@@ -649,7 +665,7 @@ def test_partial_fit_continues_from_the_current_state(digits600):
     steps = math.ceil(0.3 * len(y) / 32)
     net = make_net(max_epochs=2, selection__check_thresh_factor=1e9).fit(X, y)
     module, schedule, optimizer = net.module_, net.strategy_, net.optimizer_
-    assert schedule.global_step == 2 * steps
+    assert schedule.pool.global_step == 2 * steps
     snapshot = {k: v.clone() for k, v in module.state_dict().items()}
 
     # With a zero learning rate nothing may move unless something re-initialises.
@@ -659,8 +675,8 @@ def test_partial_fit_continues_from_the_current_state(digits600):
     assert len(net.history) == 4
     assert net.module_ is module and net.strategy_ is schedule
     assert net.optimizer_ is optimizer
-    assert schedule.global_step == 4 * steps
-    assert schedule.epoch == 4
+    assert schedule.pool.global_step == 4 * steps
+    assert schedule.pool.epoch == 4
     for key, value in net.module_.state_dict().items():
         assert torch.equal(value, snapshot[key]), key
     # No second warm-up and no second first selection.
@@ -671,7 +687,7 @@ def test_partial_fit_continues_from_the_current_state(digits600):
         group["lr"] = 0.1
     net.partial_fit(X, y, epochs=1)
     assert len(net.history) == 5
-    assert schedule.global_step == 5 * steps
+    assert schedule.pool.global_step == 5 * steps
     assert net.history[-1, "train_loss"] < net.history[0, "train_loss"]
 
 
@@ -705,7 +721,7 @@ def test_small_random_subsets_warn_and_still_fit(digits600):
         net.fit(X, y)
     messages = [str(w.message) for w in record if "random_subset_size" in str(w.message)]
     assert len(messages) == 1
-    assert "Raise random_subset_size to at least 32" in messages[0]
+    assert "Raise selection__random_subset_size to at least 32" in messages[0]
     assert "lower batch_size" in messages[0]
     # Raised inside the schedule, attributed to the line that called fit.
     assert [w.filename for w in record if "random_subset_size" in str(w.message)] \
@@ -719,7 +735,8 @@ def test_a_pool_smaller_than_two_batches_says_to_lower_batch_size(digits600):
     X, y = digits600[0][:100], digits600[1][:100]
     with pytest.warns(UserWarning, match="lower batch_size") as record:
         make_net(batch_size=64, max_epochs=2).fit(X, y)
-    assert not any("Raise random_subset_size" in str(w.message) for w in record)
+    assert not any("Raise selection__random_subset_size" in str(w.message)
+                   for w in record)
 
 
 def test_the_default_subset_size_does_not_warn_on_small_data(digits600):
@@ -732,9 +749,11 @@ def test_the_default_subset_size_does_not_warn_on_small_data(digits600):
                      {"train_frac": [0.1, 0.2]}, cv=2).fit(X, y)
     # per_step: two batches per random subset; crest: 1% of 600, at least that.
     for selection in ("per_step", "crest"):
+        crest_settings = ({"selection__check_loss": "sample"}
+                          if selection == "crest" else {})
         net = CrestClassifier(MLP, selection=selection, max_epochs=2, batch_size=32,
                               verbose=0, train_split=None, random_state=0,
-                              selection__check_loss="sample").fit(X, y)
+                              **crest_settings).fit(X, y)
         assert net.strategy_._class_quotas()[1].sum() == 64
     per_step = CrestClassifier(MLP, max_epochs=2, batch_size=32, verbose=0,
                                train_split=None, random_state=0).fit(X, y)
@@ -777,14 +796,7 @@ def test_bad_input_raises_clear_errors(digits600, case):
 
 @pytest.mark.parametrize("param, value", [
     ("train_frac", 0), ("train_frac", 1.5), ("selection", "foo"),
-    ("random_subset_size", 0.0), ("check_thresh_factor", -1.0),
-    ("num_minibatch_coreset", 0), ("drop_learned", "yes"),
-    ("min_train_frac", 0.0), ("selection_metric", "manhattan"),
-    ("region_coresets", "shuffle"), ("proxy_reuse_steps", -1),
-    ("class_balance", "equal"), ("selection_interval", 0),
-    ("gradmatch_regularization", -0.5), ("predict_padding", "yes"),
-    ("selection_precision", "float16"), ("check_loss", "eval"),
-    ("data_on_device", "yes"), ("random_subset_size", "half"),
+    ("predict_padding", "yes"), ("data_on_device", "yes"),
 ])
 def test_bad_hyperparameters_raise_invalid_parameter_error(digits600, param, value):
     X, y = digits600
@@ -792,6 +804,29 @@ def test_bad_hyperparameters_raise_invalid_parameter_error(digits600, param, val
         make_net(**{param: value}).fit(X, y)
     with pytest.raises(InvalidParameterError, match=param):
         make_net(**{param: value}).partial_fit(X, y)
+
+
+@pytest.mark.parametrize("selection, param, value", [
+    ("crest", "random_subset_size", 0.0), ("crest", "check_thresh_factor", -1.0),
+    ("crest", "num_minibatch_coreset", 0), ("per_step", "drop_learned", "yes"),
+    ("crest", "min_train_frac", 0.0), ("craig", "selection_metric", "manhattan"),
+    ("crest", "region_coresets", "shuffle"), ("per_step", "proxy_reuse_steps", -1),
+    ("crest", "class_balance", "equal"), ("craig", "selection_interval", 0),
+    ("gradmatch", "regularization", -0.5), ("per_step", "selection_precision", "float16"),
+    ("crest", "check_loss", "eval"), ("per_step", "random_subset_size", "half"),
+    ("infobatch", "prune_ratio", 0.95), ("random", "random_sampling", "sometimes"),
+])
+def test_bad_strategy_parameters_raise_invalid_parameter_error(digits600, selection,
+                                                               param, value):
+    X, y = digits600
+    # The strategy's constraint, and the estimator's route to it, are named.
+    match = rf"'{param}' parameter of \w+ must be .*selection__"
+    net = make_net(selection=selection, **{f"selection__{param}": value})
+    with pytest.raises(InvalidParameterError, match=match):
+        net.fit(X, y)
+    with pytest.raises(InvalidParameterError, match=match):
+        net.partial_fit(X, y)
+    assert not hasattr(net, "strategy_") or net.strategy_ is None
 
 
 def test_partial_fit_rejects_unseen_labels(digits600):
@@ -1216,7 +1251,11 @@ def test_changing_the_selection_settings_between_partial_fits_starts_afresh(digi
     net.partial_fit(X, y)
     assert net.strategy_.candidates["age"].max() <= 3
     # To crest: a region of its own, with its own check sample and model.
-    net.set_params(selection="crest")
+    # per_step's settings go with it (crest has no proxy reuse); those given
+    # with the new selection apply to it.
+    net.set_params(selection="crest", selection__random_subset_size=0.2)
+    assert "selection__proxy_reuse_steps" not in net.get_params()
+    assert net.get_params(deep=False)["selection__random_subset_size"] == 0.2
     net.partial_fit(X, y)
     assert net.history[-2, "n_checks"] >= 1  # crest's checks, not per-step
     assert net.history[-2, "n_selections"] < net.history[-2, "n_steps"]
@@ -1229,7 +1268,7 @@ def test_dropped_examples_leave_the_region_pool(digits600):
                    selection__drop_thresh=10.0, selection__min_train_frac=0.5, max_epochs=4,
                    selection__check_thresh_factor=1e9, selection__num_minibatch_coreset=3).fit(X, y)
     schedule = net.strategy_
-    assert schedule.pool.size < len(y)
+    assert schedule.pool.positions.size < len(y)
     assert np.isin(schedule.region["positions"], schedule.pool.positions).all()
 
 
@@ -1339,10 +1378,10 @@ def test_with_augmentation_the_model_and_its_checks_see_the_same_tensors(digits6
     net.fit(NoisyDigits(X, y))
     schedule = net.strategy_
     from sklearn_crest._coresets.curvature import _flat
-    from sklearn_crest.selection import SelectionModel
+    from sklearn_crest._net_view import NetModel
 
     def _parameters(net):
-        return SelectionModel(net).parameters()
+        return NetModel(net).parameters()
 
     # Back at the selection's parameters, a check measures exactly the loss
     # the quadratic model was anchored on: no fresh augmentation in between.
@@ -1353,7 +1392,7 @@ def test_with_augmentation_the_model_and_its_checks_see_the_same_tensors(digits6
             p.copy_(anchor[offset:offset + p.numel()].view_as(p))
             offset += p.numel()
     assert torch.equal(_flat([p.detach() for p in _parameters(net)]), anchor)
-    checked = float(schedule.check_sample_losses(SelectionModel(net)).mean())
+    checked = float(schedule.check_sample_losses(NetModel(net)).mean())
     assert checked == pytest.approx(schedule.quadratic_model.loss_at_selection,
                                     rel=1e-5)
     assert schedule.quadratic_model.predict(_parameters(net)) == pytest.approx(
@@ -1790,16 +1829,16 @@ def test_per_class_members_are_built_when_the_pool_changes_not_per_epoch(digits6
     net = make_net(selection="per_step", max_epochs=3, selection__drop_learned=True,
                    selection__drop_interval=3, selection__drop_thresh=10.0, selection__min_train_frac=0.8).fit(X, y)
     schedule = net.strategy_
-    before = schedule._pool_members()
+    before = schedule.pool.members()
     net.set_params(selection__drop_learned=False)
     net.partial_fit(X, y)
-    assert schedule._pool_members() is before  # same data, same pool: kept
+    assert schedule.pool.members() is before  # same data, same pool: kept
     # Dropping learned examples (epoch index 2 above) changed the pool; the
     # cache then describes the smaller pool.
-    assert sum(m.size for m in before) == schedule.pool.size < len(y)
+    assert sum(m.size for m in before) == schedule.pool.positions.size < len(y)
     for c, members in enumerate(before):
         np.testing.assert_array_equal(
-            members, schedule.pool.positions[schedule.labels[schedule.pool.positions] == c])
+            members, schedule.pool.positions[schedule.pool.labels[schedule.pool.positions] == c])
 
 
 class SmoothedLossClassifier(CrestClassifier):
@@ -1821,10 +1860,8 @@ class SmoothedLossClassifier(CrestClassifier):
 def test_per_example_loss_is_the_loss_of_training_and_selection(digits600, selection):
     X, y = digits600
     SmoothedLossClassifier.calls = {"training": 0, "selection": 0}
-    net = SmoothedLossClassifier(MLP, selection=selection, train_frac=0.3,
-                                 selection__random_subset_size=0.2, batch_size=32, lr=0.3,
-                                 max_epochs=3, train_split=None, verbose=0,
-                                 random_state=0).fit(X, y)
+    net = make_net(selection=selection, lr=0.3)
+    net = SmoothedLossClassifier(**net.get_params(deep=False)).fit(X, y)
     assert SmoothedLossClassifier.calls["training"] == sum(net.history[:, "n_steps"])
     assert SmoothedLossClassifier.calls["selection"] > 0
     # Label smoothing shows in the recorded loss: it cannot reach 0.
@@ -1872,7 +1909,8 @@ def test_a_mistyped_selection_lists_the_modes_sorted_and_suggests_one(digits600)
         make_net(selection="crset").fit(X, y)
     message = str(caught.value)
     assert ("must be one of 'craig', 'crest', 'full', 'gradmatch', 'infobatch', "
-            "'per_step', 'random'; got 'crset'. Did you mean 'crest'?") in message
+            "'per_step', 'random', or a SelectionStrategy object; got 'crset'. "
+            "Did you mean 'crest'?") in message
     with pytest.raises(InvalidParameterError, match="got 'zzz'.$"):
         make_net(selection="zzz").fit(X, y)
 

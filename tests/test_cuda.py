@@ -18,7 +18,7 @@ from skorch.dataset import Dataset as SkorchDataset
 
 from sklearn_crest import CrestClassifier
 from sklearn_crest._data import IndexedData
-from sklearn_crest.selection import SelectionModel
+from sklearn_crest._net_view import NetModel
 from sklearn_crest.selection._selection_pass import selection_outputs
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
@@ -79,8 +79,8 @@ def test_the_selection_pass_matches_the_cpu_in_float32(digits600):
     cpu = make_net("cpu", max_epochs=1).fit(X, y)
     cuda = _copy_on_cuda(cpu)
     batch = (torch.from_numpy(X[:200]), torch.from_numpy(y[:200]))
-    p_cpu, l_cpu = selection_outputs(SelectionModel(cpu), [batch], "float32")
-    p_cuda, l_cuda = selection_outputs(SelectionModel(cuda), [batch], "float32")
+    p_cpu, l_cpu = selection_outputs(NetModel(cpu), [batch], "float32")
+    p_cuda, l_cuda = selection_outputs(NetModel(cuda), [batch], "float32")
     assert p_cuda.device.type == "cuda"
     torch.testing.assert_close(p_cuda.cpu(), p_cpu, rtol=0, atol=1e-4)
     torch.testing.assert_close(l_cuda.cpu(), l_cpu, rtol=1e-4, atol=1e-4)
@@ -97,7 +97,7 @@ def test_per_step_selection_chooses_as_on_the_cpu(digits600):
     for name, net in (("cpu", cpu), ("cuda", cuda)):
         schedule = copy.deepcopy(cpu.strategy_)
         schedule.bind(data)
-        chosen[name] = schedule._select_fresh(SelectionModel(net), data)[0]
+        chosen[name] = schedule._select_fresh(NetModel(net), data)[0]
     assert chosen["cpu"].size == 32
     overlap = np.intersect1d(chosen["cpu"], chosen["cuda"]).size / chosen["cpu"].size
     assert overlap >= 0.9

@@ -100,8 +100,8 @@ def _reselect(net, X, y):
     from skorch.dataset import Dataset
     data = IndexedData(Dataset(torch.from_numpy(X), y), net.encode_labels)
     net.strategy_.bind(data)
-    from sklearn_crest.selection import SelectionModel
-    net.strategy_._select_epoch_subset(SelectionModel(net), data)
+    from sklearn_crest._net_view import NetModel
+    net.strategy_._select_epoch_subset(NetModel(net), data)
     return net.strategy_.epoch_subset
 
 

@@ -7,7 +7,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_crest import CrestClassifier
 from sklearn_crest.selection import _selection_pass
-from sklearn_crest.selection import SelectionModel
+from sklearn_crest._net_view import NetModel
 from sklearn_crest.selection._selection_pass import autocast_dtype, selection_outputs
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
@@ -30,10 +30,11 @@ class TinyCNN(torch.nn.Module):
 
 def _fitted(module, digits600, **params):
     X, y = digits600
-    settings = dict(selection="per_step", train_frac=0.3, selection__random_subset_size=0.2,
-                    batch_size=32, lr=0.1, max_epochs=2, train_split=None, verbose=0,
-                    random_state=0)
+    settings = dict(selection="per_step", train_frac=0.3, batch_size=32, lr=0.1,
+                    max_epochs=2, train_split=None, verbose=0, random_state=0)
     settings.update(params)
+    if settings["selection"] in ("per_step", "crest"):
+        settings.setdefault("selection__random_subset_size", 0.2)
     return CrestClassifier(module, **settings).fit(X, y)
 
 
@@ -59,7 +60,7 @@ def test_channels_last_pass_matches_the_module_and_leaves_it_untouched(digits600
     before, strides = weight.detach().clone(), weight.stride()
     X, y = _batch(digits600)
     net.module_.train()
-    probabilities, losses = selection_outputs(SelectionModel(net), [(X, y)], "float32")
+    probabilities, losses = selection_outputs(NetModel(net), [(X, y)], "float32")
     with torch.no_grad():
         logits = net.module_.eval()(X)
     net.module_.train()
@@ -77,8 +78,8 @@ def test_channels_last_pass_matches_the_module_and_leaves_it_untouched(digits600
 def test_bfloat16_pass_returns_float32_close_to_the_float32_pass(digits600):
     net = _fitted(TinyCNN, digits600)
     batch = _batch(digits600)
-    exact, exact_losses = selection_outputs(SelectionModel(net), [batch], "float32")
-    reduced, reduced_losses = selection_outputs(SelectionModel(net), [batch], "bfloat16")
+    exact, exact_losses = selection_outputs(NetModel(net), [batch], "float32")
+    reduced, reduced_losses = selection_outputs(NetModel(net), [batch], "bfloat16")
     assert reduced.dtype == reduced_losses.dtype == torch.float32
     assert not torch.equal(reduced, exact)  # it did run in bfloat16
     torch.testing.assert_close(reduced, exact, rtol=0, atol=0.05)
@@ -91,10 +92,10 @@ def test_the_pass_gets_the_fit_parameters_of_the_training_steps(digits600):
     batch = _batch(digits600)
     net._forward_params = {"temperature": 4.0}
     try:
-        hot, _ = selection_outputs(SelectionModel(net), [batch], "float32")
+        hot, _ = selection_outputs(NetModel(net), [batch], "float32")
     finally:
         net._forward_params = {}
-    cold, _ = selection_outputs(SelectionModel(net), [batch], "float32")
+    cold, _ = selection_outputs(NetModel(net), [batch], "float32")
     # A higher temperature flattens the probabilities.
     assert hot.max(1).values.mean() < cold.max(1).values.mean()
     # And a fit with the parameter trains and selects with it.
@@ -166,7 +167,7 @@ def test_a_reduced_precision_pass_does_not_misjudge_the_output_convention(digits
     net = _fitted(SoftmaxCNN, digits600, criterion=torch.nn.NLLLoss,
                   selection__selection_precision="bfloat16")
     net._output_convention_checked = False  # as after a module change
-    probabilities, losses = selection_outputs(SelectionModel(net), [_batch(digits600)], "bfloat16")
+    probabilities, losses = selection_outputs(NetModel(net), [_batch(digits600)], "bfloat16")
     assert net._output_convention_checked
     assert torch.isfinite(losses).all()
     torch.testing.assert_close(probabilities.sum(1), torch.ones(200), rtol=0, atol=2e-2)
@@ -193,7 +194,7 @@ def test_a_layer_that_reshapes_its_weight_falls_back_to_the_module_layout(digits
     X, y = digits600
     net = _fitted(ReshapingCNN, digits600, max_epochs=3)
     assert net.history[-1, "n_selections"] > 0
-    probabilities, _ = selection_outputs(SelectionModel(net), [_batch(digits600)], "float32")
+    probabilities, _ = selection_outputs(NetModel(net), [_batch(digits600)], "float32")
     with torch.no_grad():
         expected = torch.softmax(net.module_.eval()(torch.from_numpy(X[:200])), 1)
     torch.testing.assert_close(probabilities, expected, rtol=1e-4, atol=1e-5)

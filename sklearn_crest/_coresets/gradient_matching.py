@@ -12,7 +12,7 @@ chosen examples, repeat. This follows the reference implementation in CORDS
 (``OrthogonalMP_REG_Parallel_V1`` with ``positive=True``, its "PerClass"
 selection; ``lam`` defaults to 0 there and here, while its CIFAR-10
 configuration sets 0.5, which measured harmful in this library: see the
-estimator's ``gradmatch_regularization``), with these differences, each for a
+``GradMatchSubsets(regularization=...)``), with these differences, each for a
 stated reason:
 
 - The weights are refitted through a Cholesky factor of the regularised Gram

@@ -23,6 +23,17 @@ DROP_LEARNED_CONSTRAINTS = {
 }
 
 
+def unused_drop_settings(strategy):
+    """The dropping settings set away from their defaults while
+    ``drop_learned`` is off, as ``name=value`` strings: they change nothing."""
+    params = strategy.get_params()
+    if params.get("drop_learned", True):
+        return []
+    defaults = type(strategy)().get_params()
+    return [f"{name}={params[name]!r}" for name in DROP_LEARNED_CONSTRAINTS
+            if name != "drop_learned" and params[name] != defaults[name]]
+
+
 class LearnedExampleDropping:
     """The watched losses of the training examples, and the drop rule.
 
