@@ -33,11 +33,12 @@ from ._crest import CrestRegions
 from ._full import FullData
 from ._gradmatch import GradMatchSubsets
 from ._infobatch import InfoBatchPruning
-from ._model import SelectionModel
+from ._model import ModuleModel, SelectionModel
 from ._per_step import PerStepCoresets
 from ._random import RandomBatches
 from ._stats import HISTORY_KEYS
 from ._step import Step
+from ._training_data import TrainingData
 
 #: The strategy class of each name the estimator's ``selection`` accepts.
 STRATEGIES = {cls.name: cls for cls in (
@@ -123,7 +124,8 @@ def _unknown_parameter_message(name, strategy, owner):
             f"parameters are {', '.join(sorted(strategy.get_params(deep=False))) or 'none'}.")
 
 
-__all__ = ["HISTORY_KEYS", "STRATEGIES", "SelectionModel", "SelectionStrategy", "Step",
+__all__ = ["HISTORY_KEYS", "STRATEGIES", "ModuleModel", "SelectionModel",
+           "SelectionStrategy", "Step", "TrainingData",
            "CrestRegions", "PerStepCoresets", "CraigSubsets", "GradMatchSubsets",
            "InfoBatchPruning", "RandomBatches", "FullData", "register_strategy",
            "resolve_strategy"]
