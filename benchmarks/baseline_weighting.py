@@ -43,19 +43,19 @@ SEEDS = (0, 4)
 VARIANTS = {
     "random": {"selection": "random"},
     "craig": {"selection": "craig"},
-    "craig subset": {"selection": "craig", "batch_weighting": "subset"},
+    "craig subset": {"selection": "craig", "selection__batch_weighting": "subset"},
     "craig unit": {"selection": "craig", "unit_weights": True},
     "gradmatch": {"selection": "gradmatch"},
-    "gradmatch subset": {"selection": "gradmatch", "batch_weighting": "subset"},
+    "gradmatch subset": {"selection": "gradmatch", "selection__batch_weighting": "subset"},
     "gradmatch unit": {"selection": "gradmatch", "unit_weights": True},
     "gradmatch pursuit totals": {"selection": "gradmatch", "pursuit_totals": True},
-    "gradmatch reg 0.5": {"selection": "gradmatch", "gradmatch_regularization": 0.5},
+    "gradmatch reg 0.5": {"selection": "gradmatch", "selection__regularization": 0.5},
     "gradmatch reg 0.05": {"selection": "gradmatch",
-                           "gradmatch_regularization": 0.05},
+                           "selection__regularization": 0.05},
     # The configuration before this comparison: CORDS's CIFAR-10 ridge, the
     # pursuit's class totals, weights normalised over the subset.
-    "gradmatch before": {"selection": "gradmatch", "gradmatch_regularization": 0.5,
-                         "pursuit_totals": True, "batch_weighting": "subset"},
+    "gradmatch before": {"selection": "gradmatch", "selection__regularization": 0.5,
+                         "pursuit_totals": True, "selection__batch_weighting": "subset"},
     "gradmatch lr 0.05": {"selection": "gradmatch", "lr": 0.05},
     "random lr 0.05": {"selection": "random", "lr": 0.05},
 }

@@ -32,10 +32,10 @@ import numpy as np
 # name -> CrestClassifier parameters; "random" is the reference.
 VARIANTS = {
     "random": {"selection": "random"},
-    "per_step float32, 600 examples": {"selection": "per_step", "random_subset_size": 600,
-                                       "selection_precision": "float32"},
-    "per_step bfloat16, 600 examples": {"selection": "per_step", "random_subset_size": 600,
-                                        "selection_precision": "bfloat16"},
+    "per_step float32, 600 examples": {"selection": "per_step", "selection__random_subset_size": 600,
+                                       "selection__selection_precision": "float32"},
+    "per_step bfloat16, 600 examples": {"selection": "per_step", "selection__random_subset_size": 600,
+                                        "selection__selection_precision": "bfloat16"},
     "per_step defaults": {"selection": "per_step"},
 }
 BASELINE_VARIANT = {"selection": "per_step"}

@@ -130,10 +130,10 @@ def overhead_run(model, X, y, epochs, train_frac, check_thresh_factor,
         CrestRegions.bind = bind_and_remember
     try:
         # The sample check: what this benchmark compares with the authors'.
-        clf = CrestClassifier(module, selection="crest", check_loss="sample",
+        clf = CrestClassifier(module, selection="crest", selection__check_loss="sample",
                               max_epochs=epochs, train_frac=train_frac,
-                              check_thresh_factor=check_thresh_factor,
-                              check_sample_size=check_sample_size,
+                              selection__check_thresh_factor=check_thresh_factor,
+                              selection__check_sample_size=check_sample_size,
                               random_state=0, **COMMON)
         start = time.perf_counter()
         clf.fit(X, y)

@@ -7,7 +7,7 @@ Run from the repository root (about a minute on 2 cores)::
 
 One ``selection="crest"`` fit of the Fashion-MNIST CNN under the paper's
 protocol (the benchmark command's settings, library defaults otherwise), for
-``--epochs`` epochs. Each check of the default ``check_loss="training"``
+``--epochs`` epochs. Each check of the default ``selection__check_loss="training"``
 compares the training loss of the examples it observed (served from the
 region's pool, measured when the region evaluated them) with what the model
 predicted for them: that loss then, plus the change the quadratic model
@@ -57,7 +57,7 @@ def main():
             lr_lambda=paper_lr_factor(args.epochs), step_every="epoch"))])
     net.fit(X, y)
     strategy = net.strategy_
-    factor = net.check_thresh_factor
+    factor = net.strategy_.check_thresh_factor
     checks = [{"step": int(step), "since_selection": int(since),
                "measured": float(measured), "predicted": float(predicted),
                "passed": bool(abs(measured - predicted) <= factor * abs(measured))}

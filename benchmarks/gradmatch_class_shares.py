@@ -62,7 +62,7 @@ def main():
     for ridge in (0.0, 0.5):
         for rescaled in (False, True):
             torch.manual_seed(seed)
-            net = CrestClassifier(selection="gradmatch", gradmatch_regularization=ridge,
+            net = CrestClassifier(selection="gradmatch", selection__regularization=ridge,
                                   lr=0.1, optimizer=torch.optim.SGD,
                                   optimizer__momentum=0.9, train_split=None,
                                   verbose=0, random_state=seed, **settings)

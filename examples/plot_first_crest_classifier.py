@@ -84,7 +84,7 @@ def train(selection, seed):
         MLP,
         selection=selection,
         train_frac=0.2,
-        random_subset_size=0.1,
+        selection__random_subset_size=0.1,
         max_epochs=30,
         batch_size=32,
         lr=0.05,

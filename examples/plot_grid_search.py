@@ -49,7 +49,7 @@ class MLP(torch.nn.Module):
 net = CrestClassifier(
     MLP,
     selection="crest",  # the quadratic model and its threshold: CREST's regions
-    random_subset_size=0.1,
+    selection__random_subset_size=0.1,
     max_epochs=20,
     batch_size=32,
     lr=0.05,
@@ -82,7 +82,7 @@ def selection_seconds(estimator, X, y):
 
 
 param_grid = {
-    "check_thresh_factor": [0.05, 0.2, 0.5],
+    "selection__check_thresh_factor": [0.05, 0.2, 0.5],
     "train_frac": [0.1, 0.3],
 }
 search = GridSearchCV(
@@ -138,7 +138,7 @@ fig.tight_layout()
 # accuracy between thresholds are of the order of the fold-to-fold spread
 # (``std_test_accuracy`` in ``cv_results_``), so a search like this one is
 # better at finding a cheap threshold than an accurate one.
-print(f"{'check_thresh_factor':>20}{'train_frac':>11}{'accuracy':>16}"
+print(f"{'selection__check_thresh_factor':>20}{'train_frac':>11}{'accuracy':>16}"
       f"{'selections':>12}{'sel+check s':>13}")
 for params, mean, std, selections, seconds in zip(
         results["params"], results["mean_test_accuracy"],

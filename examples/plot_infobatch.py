@@ -70,7 +70,7 @@ class TestAccuracy(Callback):
 # Two ways to train
 # -----------------
 # Both use the same network, optimizer and number of epochs. InfoBatch's
-# defaults are the paper's: ``prune_ratio=0.5`` and ``prune_until=0.875``.
+# defaults are the paper's: ``selection__prune_ratio=0.5`` and ``selection__prune_until=0.875``.
 # ``train_frac`` does not apply to it: an epoch has as many steps as its kept
 # examples fill. Each method is trained with three seeds, because one run of
 # a network this small says little.

@@ -61,7 +61,7 @@ net = CrestClassifier(
     MLP,
     selection="crest",  # CREST's regions: selections come when checks fail
     train_frac=0.2,
-    random_subset_size=0.1,
+    selection__random_subset_size=0.1,
     max_epochs=30,
     batch_size=32,
     lr=0.05,
@@ -152,7 +152,7 @@ print("train_loss / training set at the end: ",
 # of examples whose gradients it stands for, and the unusual examples stand
 # for small groups, so they get small weights. And repetition: a region's
 # coresets are chosen from the same pool of examples (the union of its random
-# subsets, ``region_coresets="resample"``), so the network fits those
+# subsets, ``selection__region_coresets="resample"``), so the network fits those
 # examples as it steps on them. This is one run on a small data set; the
 # project's Fashion-MNIST benchmarks (``benchmarks/RESULTS.md``) record
 # ``selected_loss`` and ``subset_loss`` (the mean loss of the random subsets
