@@ -35,6 +35,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from sklearn_crest.selection import STRATEGIES
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -45,7 +47,9 @@ EXPECTED_FILE = HERE / "expected_failures.toml"
 DEFAULT_CACHE = HERE / ".cache"
 PLUGIN = "crest_substitution"
 TEST_FILES = ("skorch/tests/test_classifier.py", "skorch/tests/test_net.py")
-MODES = ("full", "per_step", "crest")
+# Every registered strategy: a new one is run (and must list its departures)
+# without an edit here.
+MODES = tuple(sorted(STRATEGIES))
 FAILED = ("failed", "error")
 
 # Starts pytest in the unpacked sdist without the current directory on

@@ -1447,8 +1447,7 @@ def test_a_pickled_model_carries_no_training_data(digits600, selection):
     np.testing.assert_array_equal(pickle.loads(trimmed).predict(X), net.predict(X))
 
 
-@pytest.mark.parametrize("selection", ["crest", "per_step", "random", "full",
-                                       "craig", "gradmatch"])
+@pytest.mark.parametrize("selection", sorted(STRATEGIES))
 def test_a_pickle_unpickles_when_skorch_maps_tensors_to_another_device(
         digits600, selection, monkeypatch):
     # A model trained on CUDA is unpickled with its CUDA-dependent attributes

@@ -9,6 +9,7 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_crest import CoresetSelector, CoresetTrainer, CrestClassifier
+from sklearn_crest.selection import STRATEGIES
 
 ESTIMATORS = [
     CoresetSelector(random_state=0),
@@ -35,11 +36,21 @@ def test_imblearn_sampler_checks(estimator, check):
     check(estimator)
 
 
+def _settings(selection):
+    """Every step on the whole (tiny) data set, where the strategy takes a
+    budget; random subsets of half of it, where it draws them."""
+    strategy = STRATEGIES[selection]()
+    settings = {"train_frac": 1.0} if strategy.uses_train_frac else {}
+    if "random_subset_size" in strategy.get_params():
+        settings["selection__random_subset_size"] = 0.5
+    return settings
+
+
 @parametrize_with_checks(
     [CrestClassifier(LazyMLP, train_split=None, verbose=0, random_state=0,
-                     max_epochs=5, train_frac=1.0, selection__random_subset_size=0.5,
-                     batch_size=16, lr=0.1, selection=selection)
-     for selection in ("per_step", "crest")],
+                     max_epochs=5, batch_size=16, lr=0.1, selection=selection,
+                     **_settings(selection))
+     for selection in sorted(STRATEGIES)],
     expected_failed_checks=lambda estimator: {
         "check_no_attributes_set_in_init": (
             "skorch's NeuralNet.__init__ sets history_, initialized_ and "

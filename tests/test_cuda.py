@@ -19,12 +19,13 @@ from skorch.dataset import Dataset as SkorchDataset
 from sklearn_crest import CrestClassifier
 from sklearn_crest._data import IndexedData
 from sklearn_crest._net_view import NetModel
+from sklearn_crest.selection import STRATEGIES
 from sklearn_crest.selection._selection_pass import selection_outputs
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="needs a CUDA device")
 
-SELECTIONS = ["crest", "per_step", "random", "full", "craig", "gradmatch"]
+SELECTIONS = sorted(STRATEGIES)
 
 
 def make_net(device, **params):

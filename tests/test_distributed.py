@@ -323,3 +323,9 @@ def test_the_epoch_table_follows_verbose(capsys, params, prints):
         assert ("train_loss" in capsys.readouterr().out) == prints
         net.fit(X_train, y_train)  # a second initialize finds its settings
     assert ("train_loss" in capsys.readouterr().out) == prints
+
+
+def test_every_registered_strategy_has_a_two_process_case():
+    from distributed_cases import CASES
+    from sklearn_crest.selection import STRATEGIES
+    assert set(STRATEGIES) <= {case["selection"] for case in CASES.values()}
