@@ -80,11 +80,14 @@ SEEDS = (0, 1, 2)
 
 
 def train(selection, seed):
+    # CREST's random subsets: 10% of the training set (a strategy setting,
+    # routed as selection__*; random and full have none).
+    crest_settings = {"selection__random_subset_size": 0.1} if selection == "crest" else {}
     net = CrestClassifier(
         MLP,
         selection=selection,
         train_frac=0.2,
-        selection__random_subset_size=0.1,
+        **crest_settings,
         max_epochs=30,
         batch_size=32,
         lr=0.05,

@@ -107,7 +107,7 @@ print(f"test accuracy of the refitted best model: {search.score(X_test, y_test):
 # lists the settings in ``ParameterGrid`` order (keys sorted, the last varying
 # fastest), so its columns reshape straight into the grid.
 results = search.cv_results_
-shape = (len(param_grid["check_thresh_factor"]), len(param_grid["train_frac"]))
+shape = (len(param_grid["selection__check_thresh_factor"]), len(param_grid["train_frac"]))
 panels = [
     ("mean CV accuracy", results["mean_test_accuracy"], "{:.3f}"),
     ("selections per fit", results["mean_test_n_selections"], "{:.0f}"),
@@ -121,7 +121,7 @@ for ax, (title, values, fmt) in zip(axes, panels):
         ax.text(col, row, fmt.format(value), ha="center", va="center",
                 color="white" if value < grid.mean() else "black")
     ax.set_xticks(range(shape[1]), labels=param_grid["train_frac"])
-    ax.set_yticks(range(shape[0]), labels=param_grid["check_thresh_factor"])
+    ax.set_yticks(range(shape[0]), labels=param_grid["selection__check_thresh_factor"])
     ax.set_xlabel("train_frac")
     ax.set_title(title)
 axes[0].set_ylabel("check_thresh_factor")
@@ -138,13 +138,13 @@ fig.tight_layout()
 # accuracy between thresholds are of the order of the fold-to-fold spread
 # (``std_test_accuracy`` in ``cv_results_``), so a search like this one is
 # better at finding a cheap threshold than an accurate one.
-print(f"{'selection__check_thresh_factor':>20}{'train_frac':>11}{'accuracy':>16}"
+print(f"{'selection__check_thresh_factor':>30}{'train_frac':>11}{'accuracy':>16}"
       f"{'selections':>12}{'sel+check s':>13}")
 for params, mean, std, selections, seconds in zip(
         results["params"], results["mean_test_accuracy"],
         results["std_test_accuracy"], results["mean_test_n_selections"],
         results["mean_test_selection_s"]):
-    print(f"{params['check_thresh_factor']:>20}{params['train_frac']:>11}"
+    print(f"{params['selection__check_thresh_factor']:>30}{params['train_frac']:>11}"
           f"{mean:>9.3f} +- {std:.3f}{selections:>12.0f}{seconds:>13.2f}")
 
 plt.show()
