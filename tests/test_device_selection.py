@@ -10,8 +10,11 @@ import torch
 from conftest import MLP
 
 from sklearn_crest import CrestClassifier
-from sklearn_crest.selection._per_step_device import _batched_greedy, _Layout, _padded_kernels
-from sklearn_crest._coresets.facility_location import select_in_ground_sets
+from sklearn_crest._coresets.facility_location import (
+    batched_naive_greedy,
+    select_in_ground_sets,
+)
+from sklearn_crest.selection._per_step_device import _Layout, _padded_kernels
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -62,13 +65,14 @@ def test_the_device_path_serves_the_host_paths_coresets(digits600, metric):
                                host.history[1:, "subset_loss"], rtol=1e-6)
 
 
-def test_the_device_greedy_matches_the_engine_on_uneven_classes():
+def test_the_device_layout_and_the_engine_choose_alike_on_uneven_classes():
     rng = np.random.RandomState(0)
     proxies = torch.as_tensor(rng.standard_normal((90, 4)), dtype=torch.float32)
     sizes = (40, 7, 30, 13)  # classes of the concatenated draw, in order
     layout = _Layout(sizes, 24, "cpu")
-    local, weights = _batched_greedy(_padded_kernels(proxies, layout, "euclidean"),
-                                     layout)
+    local, weights, _ = batched_naive_greedy(
+        _padded_kernels(proxies, layout, "euclidean"), layout.valid, layout.quotas,
+        layout.n_steps)
     picked = (layout.offsets[:, None] + local).reshape(-1)[layout.chosen]
     weights = weights.reshape(-1)[layout.chosen]
     offsets = np.cumsum(sizes) - np.array(sizes)

@@ -28,6 +28,7 @@ __all__ = [
     "CoresetResult",
     "allocate_budget",
     "pairwise_similarity",
+    "batched_naive_greedy",
     "greedy_facility_location",
     "assign_to_selection",
     "select_coreset",
@@ -415,52 +416,61 @@ def assign_to_selection(features, selected, metric="euclidean", n_features=None)
 _BATCHED_MAX_SIZE = 256
 
 
-def _batched_naive_greedy(similarity, valid, quotas):
-    """Naive greedy on many small ground sets at once.
+def batched_naive_greedy(similarity, valid, quotas, n_steps=None):
+    """Naive greedy on many small ground sets at once, on any torch device.
+
+    No value is read back to the host, so on a GPU the whole greedy is queued
+    work. Gains are summed in float64, and ties go to the first maximum.
 
     Parameters
     ----------
-    similarity : ndarray of shape (G, m, m)
+    similarity : torch.Tensor of shape (G, m, m)
         Kernels padded with zeros; padded rows and columns are zero.
-    valid : ndarray of bool, shape (G, m)
+    valid : torch.Tensor of bool, shape (G, m)
         Which rows are real points.
-    quotas : ndarray of int, shape (G,)
+    quotas : torch.Tensor of int64, shape (G,)
         Budget of each ground set.
+    n_steps : int or None, default=None
+        ``quotas.max()``; a caller that knows it saves a read of a device
+        tensor (a host synchronisation) per call.
 
     Returns
     -------
-    list of (selected, weights, gains) per ground set.
+    selected : torch.Tensor of int64, shape (G, n_steps)
+        Picked rows; entries at or past a ground set's quota are padding.
+    counts : torch.Tensor of float64, shape (G, n_steps)
+        Each pick's cluster size (the rows it covers best).
+    gains : torch.Tensor of float64, shape (G, n_steps)
+        Each pick's marginal gain.
     """
-    n_groups, m, _ = similarity.shape
-    group_index = np.arange(n_groups)
-    covered = np.zeros((n_groups, m), dtype=similarity.dtype)
-    assignment = np.zeros((n_groups, m), dtype=np.int64)
-    available = valid.copy()
-    n_steps = int(quotas.max(initial=0))
-    selected = np.zeros((n_groups, n_steps), dtype=np.int64)
-    gains = np.zeros((n_groups, n_steps), dtype=np.float64)
-    block = np.empty_like(similarity)
+    n_groups, width, _ = similarity.shape
+    if n_steps is None:
+        n_steps = int(quotas.max()) if quotas.numel() else 0
+    device = similarity.device
+    groups = torch.arange(n_groups, device=device)
+    covered = similarity.new_zeros((n_groups, width))
+    assignment = torch.zeros((n_groups, width), dtype=torch.int64, device=device)
+    available = valid.clone()
+    selected = torch.zeros((n_groups, n_steps), dtype=torch.int64, device=device)
+    gains = torch.zeros((n_groups, n_steps), dtype=torch.float64, device=device)
     for step in range(n_steps):
-        np.subtract(similarity, covered[:, None, :], out=block)
-        np.maximum(block, 0.0, out=block)
-        step_gains = block.sum(axis=2, dtype=np.float64)
-        step_gains[~available] = -np.inf
-        best = step_gains.argmax(axis=1)
+        step_gains = (similarity - covered[:, None, :]).clamp_(min=0.0).sum(
+            2, dtype=torch.float64)
+        step_gains.masked_fill_(~available, -float("inf"))
+        best = step_gains.argmax(1)
         active = step < quotas
-        rows = similarity[group_index, best]
+        rows = similarity[groups, best]
         improved = (rows > covered) & active[:, None]
-        assignment[improved] = step
-        np.copyto(covered, rows, where=improved)
+        assignment.masked_fill_(improved, step)
+        covered = torch.where(improved, rows, covered)
         selected[:, step] = best
-        gains[:, step] = step_gains[group_index, best]
-        available[group_index[active], best[active]] = False
-    results = []
-    for g in range(n_groups):
-        quota = int(quotas[g])
-        weights = np.bincount(assignment[g, valid[g]], minlength=quota)
-        results.append((selected[g, :quota].copy(), weights.astype(np.float64),
-                        gains[g, :quota].copy()))
-    return results
+        gains[:, step] = step_gains[groups, best]
+        # Take the pick out of the candidates, for ground sets still choosing.
+        still = available.gather(1, best[:, None]) & ~active[:, None]
+        available.scatter_(1, best[:, None], still)
+    counts = torch.zeros((n_groups, n_steps), dtype=torch.float64, device=device)
+    counts.scatter_add_(1, assignment, valid.to(torch.float64))
+    return selected, counts, gains
 
 
 def padded_similarity(points, n_features, metric):
@@ -610,10 +620,14 @@ def select_in_ground_sets(features, groups, quotas, *, metric="euclidean",
         chunk = small[start:start + per_batch]
         sim, valid = _batched_small_ground_sets(tensor, [groups[i] for i in chunk],
                                                 metric)
-        solved = _batched_naive_greedy(sim, valid,
-                                       np.array([quotas[i] for i in chunk]))
-        for i, (local, weights, gains) in zip(chunk, solved):
-            results[i] = (groups[i][local], weights, gains)
+        chunk_quotas = np.array([quotas[i] for i in chunk], dtype=np.int64)
+        selected, counts, gains = (t.cpu().numpy() for t in batched_naive_greedy(
+            torch.from_numpy(sim), torch.from_numpy(valid),
+            torch.from_numpy(chunk_quotas)))
+        for row, i in enumerate(chunk):
+            quota = int(chunk_quotas[row])
+            results[i] = (groups[i][selected[row, :quota]], counts[row, :quota],
+                          gains[row, :quota])
     for i, (group, quota) in enumerate(zip(groups, quotas)):
         if results[i] is not None:
             continue

@@ -15,9 +15,8 @@ positions is queued on the device without reading anything back:
 - the step's batch is gathered on the device from those positions, and the
   history's figures are read once per epoch.
 
-The greedy is the one of ``_coresets.facility_location._batched_naive_greedy`` (same
-gains, in float64; first maximum on ties), so it chooses what the host path
-chooses, up to float rounding. The host path stays the default on the CPU,
+The greedy is the engine's ``batched_naive_greedy``, the one the host path
+runs on CPU tensors, so both choose alike. The host path stays the default on the CPU,
 where there is no host round trip to save: forced onto the CPU, this path
 took 0.98 times the host path's time for three epochs of per-step selection
 on the Fashion-MNIST CNN (median of 3 interleaved fits each).
@@ -26,7 +25,11 @@ on the Fashion-MNIST CNN (median of 3 interleaved fits each).
 import numpy as np
 import torch
 
-from .._coresets.facility_location import allocate_budget, padded_similarity
+from .._coresets.facility_location import (
+    allocate_budget,
+    batched_naive_greedy,
+    padded_similarity,
+)
 from ._selection_pass import chunk_rows, selection_outputs, take_rows
 
 
@@ -105,10 +108,12 @@ class DeviceSelection:
         proxies = probabilities.clone()
         proxies[torch.arange(len(y), device=proxies.device), y] -= 1.0
         similarity = _padded_kernels(proxies, layout, self.metric)
-        local, weights = _batched_greedy(similarity, layout)
+        local, counts, _ = batched_naive_greedy(similarity, layout.valid,
+                                                layout.quotas, layout.n_steps)
         picked = (layout.offsets[:, None] + local).reshape(-1)[layout.chosen]
-        weights = weights.reshape(-1)[layout.chosen]
-        weights = weights * (layout.size / weights.sum())
+        counts = counts.reshape(-1)[layout.chosen]
+        # Cluster sizes rescaled to mean 1 in float64, as the host path does.
+        weights = (counts * (layout.size / counts.sum())).float()
         return drawn[picked], weights, losses.mean(), losses[picked].mean()
 
 
@@ -117,37 +122,3 @@ def _padded_kernels(proxies, layout, metric):
     padded, as the host path builds them."""
     sim = padded_similarity(proxies[layout.padded], proxies.shape[1], metric)
     return sim.masked_fill_(~layout.pair_valid, 0.0)
-
-
-def _batched_greedy(similarity, layout):
-    """Naive greedy on every class's kernel at once, with no host read.
-
-    Returns the picked rows (G, n_steps) and their cluster sizes (G, n_steps);
-    entries past a class's quota are padding (``layout.chosen`` drops them).
-    """
-    n_groups, width, _ = similarity.shape
-    groups = layout.group_index
-    covered = similarity.new_zeros((n_groups, width))
-    assignment = torch.zeros((n_groups, width), dtype=torch.int64,
-                             device=similarity.device)
-    available = layout.valid.clone()
-    selected = torch.zeros((n_groups, layout.n_steps), dtype=torch.int64,
-                           device=similarity.device)
-    for step in range(layout.n_steps):
-        gains = (similarity - covered[:, None, :]).clamp_(min=0.0).sum(
-            2, dtype=torch.float64)
-        gains.masked_fill_(~available, -float("inf"))
-        best = gains.argmax(1)
-        active = step < layout.quotas
-        rows = similarity[groups, best]
-        improved = (rows > covered) & active[:, None]
-        assignment.masked_fill_(improved, step)
-        covered = torch.where(improved, rows, covered)
-        selected[:, step] = best
-        # Take the pick out of the candidates, for classes still choosing.
-        still = available.gather(1, best[:, None]) & ~active[:, None]
-        available.scatter_(1, best[:, None], still)
-    weights = torch.zeros((n_groups, layout.n_steps), dtype=torch.float32,
-                          device=similarity.device)
-    weights.scatter_add_(1, assignment, layout.valid.to(torch.float32))
-    return selected, weights
