@@ -231,3 +231,19 @@ def test_the_base_refuses_a_strategy_without_a_plan(digits600):
         pass
     with pytest.raises(NotImplementedError):
         _net(NoPlan(), max_epochs=2).fit(X, y)
+
+
+def test_switching_selection_keeps_the_watched_losses_only_for_the_same_window(digits600):
+    X, y = digits600
+    net = _net("per_step", max_epochs=2, selection__drop_learned=True,
+               selection__watch_interval=2).fit(X, y)
+    watched = net.strategy_.dropping
+    assert watched.losses.shape == (2, len(y))
+    net.set_params(selection="crest", selection__drop_learned=True,
+                   selection__watch_interval=2)
+    net.partial_fit(X, y)
+    assert net.strategy_.dropping is watched  # the same window carries over
+    net.set_params(selection="per_step", selection__drop_learned=True,
+                   selection__watch_interval=3)
+    net.partial_fit(X, y)
+    assert net.strategy_.dropping.losses.shape == (3, len(y))  # a new window

@@ -110,8 +110,11 @@ class SelectionStrategy(BaseEstimator):
         self : SelectionStrategy
         """
         self._begin(batch_size, train_frac, previous.pool)
-        if self._drops_learned():
-            self.dropping = previous.dropping
+        dropping = previous.dropping
+        if (self._drops_learned() and dropping is not None
+                and len(dropping.epochs) == self.watch_interval):
+            # The watched losses carry over where they mean the same window.
+            self.dropping = dropping
         self.random_subsets.warned = previous.random_subsets.warned
         self.processes = previous.processes
         return self
