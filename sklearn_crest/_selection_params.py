@@ -43,16 +43,23 @@ def with_strategy_params(net, params):
 def store_selection_params(net, params):
     """Store ``selection`` and ``selection__*`` of ``params`` on ``net``;
     return the others. A new ``selection`` drops the ``selection__*`` set for
-    the previous one. (skorch would treat ``selection`` itself as a prefixed
+    the previous one; the same selection again (a grid that lists it) keeps
+    them. (skorch would treat ``selection`` itself as a prefixed
     parameter too, since it starts with the prefix, and try to re-initialise
     a component.)"""
     routed = {key: params.pop(key) for key in list(params)
               if key == "selection" or key.startswith("selection__")}
-    if "selection" in routed:
+    if "selection" in routed and not _same_selection(routed["selection"],
+                                                     getattr(net, "selection", None)):
         for key in [key for key in vars(net) if key.startswith("selection__")]:
             delattr(net, key)
     vars(net).update(routed)
     return params
+
+
+def _same_selection(new, old):
+    """The same name, or the very same strategy object."""
+    return new is old or (isinstance(new, str) and new == old)
 
 
 def check_selection_params(net):

@@ -247,3 +247,19 @@ def test_switching_selection_keeps_the_watched_losses_only_for_the_same_window(d
                    selection__watch_interval=3)
     net.partial_fit(X, y)
     assert net.strategy_.dropping.losses.shape == (3, len(y))  # a new window
+
+
+def test_setting_the_same_selection_again_keeps_its_settings(digits600):
+    # A grid that lists the selection (as GridSearchCV's set_params does)
+    # must not drop the settings the estimator was built with.
+    net = _net("crest", selection__check_thresh_factor=0.05)
+    net.set_params(selection="crest", train_frac=0.3)
+    assert net.get_params()["selection__check_thresh_factor"] == 0.05
+    net.set_params(selection="per_step")
+    assert "selection__check_thresh_factor" not in net.get_params()
+    strategy = HardestFirst()
+    net = _net(strategy, selection__weight=3.0)
+    net.set_params(selection=strategy)
+    assert net.get_params()["selection__weight"] == 3.0
+    net.set_params(selection=HardestFirst(weight=0.5))
+    assert net.get_params()["selection__weight"] == 0.5
