@@ -435,6 +435,31 @@ def test_batched_small_ground_sets_equal_per_group_lazy(monkeypatch, metric, see
     np.testing.assert_allclose(batched.gains, lazy.gains, rtol=1e-9)
 
 
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("seed", range(3))
+def test_host_and_device_greedy_make_the_same_choices(metric, seed):
+    # The host path's numpy greedy and the device path's torch greedy: the
+    # same picks, cluster sizes and gains, on uneven ground sets whose quotas
+    # end at different steps, with duplicated rows (tied gains) among them.
+    rng = np.random.RandomState(seed)
+    sizes = rng.randint(1, 40, size=12)
+    features = rng.dirichlet(np.full(10, 0.3), size=int(sizes.sum())).astype(np.float32)
+    features[1::7] = features[::7][:len(features[1::7])]
+    offsets = np.cumsum(sizes) - sizes
+    groups = [offsets[g] + np.arange(n) for g, n in enumerate(sizes)]
+    quotas = np.array([rng.randint(1, n + 1) for n in sizes], dtype=np.int64)
+    sim, valid = fl._batched_small_ground_sets(torch.from_numpy(features), groups, metric)
+    on_host = fl.host_batched_naive_greedy(sim, valid, quotas)
+    on_device = fl.batched_naive_greedy(torch.from_numpy(sim), torch.from_numpy(valid),
+                                        torch.from_numpy(quotas))
+    for host, device in zip(on_host, on_device):
+        np.testing.assert_array_equal(host, device.numpy())
+    # Each ground set's cluster sizes count its rows once each.
+    counts = on_host[1]
+    np.testing.assert_array_equal(counts.sum(axis=1), sizes)
+    assert all((counts[g, quotas[g]:] == 0).all() for g in range(len(sizes)))
+
+
 # --------------------------------------------------------------------------
 # The block path for ground sets above the memory cap
 # --------------------------------------------------------------------------

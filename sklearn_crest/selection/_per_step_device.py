@@ -15,8 +15,9 @@ positions is queued on the device without reading anything back:
 - the step's batch is gathered on the device from those positions, and the
   history's figures are read once per epoch.
 
-The greedy is the engine's ``batched_naive_greedy``, the one the host path
-runs on CPU tensors, so both choose alike. The host path stays the default on the CPU,
+The greedy is the engine's ``batched_naive_greedy``; the host path runs
+its numpy twin, ``host_batched_naive_greedy``, which makes the same choices
+(tests check both), so both paths choose alike. The host path stays the default on the CPU,
 where there is no host round trip to save: forced onto the CPU, this path
 took 0.98 times the host path's time for three epochs of per-step selection
 on the Fashion-MNIST CNN (median of 3 interleaved fits each).
