@@ -142,9 +142,10 @@ def test_an_unknown_precision_is_refused(digits600):
 
 def test_a_selection_pass_is_chunked_for_the_cache_on_cpu_and_by_memory_on_gpu():
     from sklearn_crest.selection._selection_pass import DEVICE_CHUNK_INPUT_BYTES, chunk_rows
-    # CPU (and skorch's device=None): two batches, whatever the rows.
-    assert chunk_rows("cpu", 128, row_bytes=3136) == 256
-    assert chunk_rows(None, 128, row_bytes=3136) == 256
+    # CPU (and skorch's device=None): one batch, whatever the rows.
+    assert chunk_rows("cpu", 128, row_bytes=3136) == 128
+    assert chunk_rows(None, 128, row_bytes=3136) == 128
+    assert chunk_rows("cpu", 128, row_bytes=None) == 128
     # GPU: as many rows as fit the input bound, at least two batches and at
     # most sixteen (activations can be tens of times the input).
     assert chunk_rows("cuda", 16, row_bytes=3136) == 16 * 16

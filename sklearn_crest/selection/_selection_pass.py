@@ -134,26 +134,33 @@ def selection_mode(model, precision):
         yield forward
 
 
-# Rows per chunk of a selection pass on the CPU, in training batches: larger
-# chunks spill the cache (600 Fashion-MNIST CNN examples took 73 ms in chunks
-# of 256 and 123 ms in one).
 #: The constraint of a strategy's ``selection_precision``.
 PRECISION_CONSTRAINT = {"selection_precision": [StrOptions({"auto", "float32", "bfloat16"})]}
 
-CPU_BATCHES_PER_CHUNK = 2
+# Rows per chunk of a selection pass on the CPU, in training batches: the
+# activations of larger chunks spill the cache. On the Fashion-MNIST CNN (AMD
+# EPYC with AVX2, 2 threads) two batches of rows took 8.5 ms in chunks of one
+# batch and 16.6 ms in one chunk (``benchmarks/bench_cpu_layout.py``; 600 rows
+# took 73 ms in chunks of 256 and 123 ms in one on section 00's Xeon). A
+# training batch is also the largest forward the user's training is known to
+# fit.
+CPU_BATCHES_PER_CHUNK = 1
 # On a GPU the pass is one launch sequence per chunk, and launches and host
 # synchronisation, not arithmetic, set its cost for small models: a chunk
 # holds as many rows as fit in this much input (activations are a small
 # multiple of it), at least two batches.
 DEVICE_CHUNK_INPUT_BYTES = 64 * 2**20
+DEVICE_MIN_BATCHES_PER_CHUNK = 2
 DEVICE_MAX_BATCHES_PER_CHUNK = 16
 
 
 def chunk_rows(device, batch_size, row_bytes=None):
     """Rows per forward pass of a selection pass on ``device``, for input
     rows of ``row_bytes`` bytes (None when unknown: a user Dataset)."""
-    floor = CPU_BATCHES_PER_CHUNK * batch_size
-    if device_type(device) != "cuda" or not row_bytes:
+    if device_type(device) != "cuda":
+        return CPU_BATCHES_PER_CHUNK * batch_size
+    floor = DEVICE_MIN_BATCHES_PER_CHUNK * batch_size
+    if not row_bytes:
         return floor
     # Activations can be tens of times the input: never more than
     # DEVICE_MAX_BATCHES_PER_CHUNK training batches at once.
