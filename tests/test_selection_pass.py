@@ -75,6 +75,18 @@ def test_channels_last_pass_matches_the_module_and_leaves_it_untouched(digits600
     assert net.module_.training
 
 
+def test_a_module_already_channels_last_runs_its_own_forward():
+    from sklearn_crest._models import SmallCNN
+    from sklearn_crest.selection._selection_pass import _channels_last_parameters
+    nchw = SmallCNN(10).to(memory_format=torch.contiguous_format)
+    copies = _channels_last_parameters(nchw)
+    assert copies["module.features.3.weight"].is_contiguous(
+        memory_format=torch.channels_last)
+    assert not nchw.features[3].weight.is_contiguous(memory_format=torch.channels_last)
+    # SmallCNN trains channels-last: nothing to substitute.
+    assert _channels_last_parameters(SmallCNN(10)) is None
+
+
 def test_bfloat16_pass_returns_float32_close_to_the_float32_pass(digits600):
     net = _fitted(TinyCNN, digits600)
     batch = _batch(digits600)
