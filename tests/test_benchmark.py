@@ -34,18 +34,23 @@ def test_command_writes_files_and_table(finished_run, capsys):
                  "accuracy_vs_steps.png", "selected_loss.png"):
         assert (out / name).stat().st_size > 0, name
     results = json.loads((out / "results.json").read_text())
-    assert len(results["runs"]) == 8  # 4 methods x 2 seeds
-    assert set(results["summary"]) == {"full", "random", "per_step", "crest"}
+    assert len(results["runs"]) == 12  # 6 methods x 2 seeds
+    timed = {"random_at_per_step_time", "random_at_crest_time"}
+    assert set(results["summary"]) == {"full", "random", "per_step", "crest"} | timed
     assert results["config"]["schedule"] == "paper"
     steps = {m: results["summary"][m]["steps"] for m in results["summary"]}
     # 1,257 training digits, batch 32: full 40 steps/epoch; 10%: ceil(125.7/32)=4.
-    assert steps == {"full": 120, "random": 12, "per_step": 12, "crest": 12}
+    assert {m: steps[m] for m in steps if m not in timed} == {
+        "full": 120, "random": 12, "per_step": 12, "crest": 12}
+    # Random batches given a coreset mode's wall-clock: whole epochs, at
+    # least one step each.
+    assert all(steps[m] >= 3 and steps[m] % 3 == 0 for m in timed)
     crest = [r for r in results["runs"] if r["method"] == "crest"]
     assert all(r["n_selections"] >= 1 for r in crest)
     assert all(0 <= acc <= 1 for r in results["runs"] for acc in r["test_acc"])
     with open(out / "results.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 8 * 3  # one row per run and epoch
+    assert len(rows) == 12 * 3  # one row per run and epoch
     table = (out / "summary.md").read_text()
     for method in ("full", "random", "per_step", "crest"):
         assert f"| {method} |" in table
@@ -55,7 +60,9 @@ def test_command_writes_files_and_table(finished_run, capsys):
     assert "2 seed(s) from 0" in table
     assert "updates/step: fresh coresets" in table
     assert "Verdict: at equal steps, against random batches: per_step " in table
-    assert "Equal wall-clock not measured" in table
+    # The first screen answers "does this save me time?".
+    assert "At equal wall-clock, random batches minus the method: per_step " in table
+    assert "| random_at_crest_time |" in table
 
 
 def test_quiet_prints_only_the_table(tmp_path, capsys):
@@ -385,7 +392,8 @@ def test_the_new_methods_are_accepted_and_ordered_after_their_budgets(capsys):
     assert args.methods == ["full", "random", "rs2", "infobatch",
                             "random_at_infobatch_time", "random_pruning"]
     assert cli.parse_args(["--methods", "infobatch"]).methods == ["infobatch"]
-    assert methods.DEFAULT_METHODS == ("full", "random", "per_step", "crest")
+    assert methods.DEFAULT_METHODS == ("full", "random", "per_step", "crest",
+                                       "random_at_per_step_time", "random_at_crest_time")
     for chosen in ("random,random_pruning", "infobatch,random_at_infobatch_time"):
         with pytest.raises(SystemExit):
             cli.main(["--methods", chosen])
