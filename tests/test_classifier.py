@@ -747,8 +747,7 @@ def test_the_default_subset_size_does_not_warn_on_small_data(digits600):
         GridSearchCV(CrestClassifier(MLP, max_epochs=2, batch_size=32, verbose=0,
                                      train_split=None, random_state=0),
                      {"train_frac": [0.1, 0.2]}, cv=2).fit(X, y)
-    # per_step: two batches per random subset; crest: 1% of 600 (6), at least
-    # two batches.
+    # per_step: two batches per random subset; crest: 1% of 600, at least that.
     for selection in ("per_step", "crest"):
         crest_settings = ({"selection__check_loss": "sample"}
                           if selection == "crest" else {})
@@ -760,27 +759,6 @@ def test_the_default_subset_size_does_not_warn_on_small_data(digits600):
                                train_split=None, random_state=0).fit(X, y)
     history = per_step.history[-1]
     assert history["n_forward_examples"] == 64 * history["n_selections"]
-
-
-def test_auto_subsets_are_two_batches_for_per_step_and_one_percent_for_crest():
-    from sklearn.datasets import make_blobs
-    # On 5,000 examples with batches of 8: per_step's "auto" subset is two
-    # batches (16), CREST's the authors' 1% (50), both split over 3 classes.
-    X, y = make_blobs(5000, n_features=4, centers=3, random_state=0)
-    sizes = {}
-    for selection in ("per_step", "crest"):
-        net = CrestClassifier(MLP, selection=selection, max_epochs=2, batch_size=8,
-                              train_frac=0.02, verbose=0, train_split=None,
-                              random_state=0).fit(X.astype(np.float32), y)
-        sizes[selection] = int(net.strategy_._class_quotas()[1].sum())
-        history = net.history[-1]
-        assert history["n_forward_examples"] >= sizes[selection]
-    assert sizes == {"per_step": 16, "crest": 50}
-    # A number the user gives is that number, for CREST too.
-    net = CrestClassifier(MLP, selection="crest", selection__random_subset_size=24,
-                          max_epochs=2, batch_size=8, train_frac=0.02, verbose=0,
-                          train_split=None, random_state=0).fit(X.astype(np.float32), y)
-    assert int(net.strategy_._class_quotas()[1].sum()) == 24
 
 
 def test_no_warning_when_random_subsets_are_large_enough(digits600):

@@ -65,9 +65,6 @@ class SelectionStrategy(BaseEstimator):
         ``Dataset`` can then be read through the user's ``DataLoader``).
     printed_history : tuple of str
         The history figures that the epoch table prints for this strategy.
-    auto_subset_fraction : float or None
-        What ``random_subset_size="auto"`` means for this strategy: this
-        fraction of the pool, at least two batches; None, two batches.
     processes : TrainingProcesses
         The processes of the fit (``_processes.py``), set for each training
         call; never pickled.
@@ -79,7 +76,6 @@ class SelectionStrategy(BaseEstimator):
     region_parameters = ()
     warm_up_epochs = 1
     plans_epochs = True
-    auto_subset_fraction = None
     processes = SINGLE_PROCESS
     _parameter_constraints: dict = {}
 
@@ -335,8 +331,7 @@ class SelectionStrategy(BaseEstimator):
         """``(pool_counts, quotas)`` of one random subset (``_random_subsets.py``)."""
         return self.random_subsets.quotas(
             self.pool, getattr(self, "random_subset_size", "auto"),
-            getattr(self, "class_balance", "proportional"), self.batch_size,
-            auto_fraction=self.auto_subset_fraction)
+            getattr(self, "class_balance", "proportional"), self.batch_size)
 
     def _draw_random_subsets(self, n_subsets):
         """Random subsets of the pool with the class quotas, drawn in order

@@ -2,8 +2,7 @@
 quadratic model of the loss holds (Yang, Kang, Mirzasoleiman, ICML 2023).
 
 1. **Selection.** A region starts with two coresets from two random subsets
-   (``random_subset_size``; ``"auto"``: the authors' 1% of the data, at least
-   two batches) and a
+   (``random_subset_size``; ``"auto"``: two batches, as ``per_step``) and a
    quadratic model of the loss around the current parameters
    (``_coresets/curvature.py``). With ``check_loss="training"`` (the default) the
    model's ``L0`` and ``g`` are the region's first training step's weighted
@@ -120,15 +119,7 @@ class CrestRegions(SampleCheck, SelectionStrategy):
         gradient, which warns): the examples the quadratic model is fitted
         on and each check measures. On Fashion-MNIST (MLP), 512 examples took
         the same decision as the authors' all-subsets check in 97% of checks.
-    random_subset_size : "auto", float in (0, 1] or int >= 1, default="auto"
-        Size of each random subset, as in
-        :class:`~sklearn_crest.selection.PerStepCoresets`, except that
-        ``"auto"`` is the authors' 1% of the training set, at least two
-        batches. On the Fashion-MNIST CNN (3 seeds each) two-batch subsets
-        gained +0.19 points over random batches at equal steps against
-        +0.47 with 1%, in the same wall-clock (``benchmarks/RESULTS.md``,
-        section 00c; section 00a found the same, +0.24 against +0.54).
-    class_balance, selection_metric, selection_precision
+    random_subset_size, class_balance, selection_metric, selection_precision
         The random subsets and their coresets, as in
         :class:`~sklearn_crest.selection.PerStepCoresets`.
     drop_learned, watch_interval, drop_interval, drop_thresh, min_train_frac
@@ -143,9 +134,6 @@ class CrestRegions(SampleCheck, SelectionStrategy):
     """
 
     name = "crest"
-    # "auto" random subsets: the authors' 1% (at least two batches). Two
-    # batches cost 0.3 points at equal steps twice over (sections 00a, 00c).
-    auto_subset_fraction = 0.01
     printed_history = ("n_selections", "n_checks", "n_steps", "selection_s",
                        "check_s")
     _parameter_constraints = {

@@ -40,20 +40,16 @@ class RandomSubsets:
     def __getstate__(self):
         return {"_cache_key": None, "_cache": None, "warned": self.warned}
 
-    def quotas(self, pool, random_subset_size, class_balance, batch_size,
-               auto_fraction=None):
+    def quotas(self, pool, random_subset_size, class_balance, batch_size):
         """``(pool_counts, quotas)``: the pool's examples of each class, and
         each class's examples in one random subset.
 
         ``random_subset_size`` is a fraction of the pool's share (float), a
-        count (int), or ``"auto"``: ``auto_fraction`` of the pool's share
-        (the strategy's choice; CREST takes the authors' 1%) but at least
-        two batches, or two batches where ``auto_fraction`` is None: the
-        smallest subset that gives facility location a real choice (on the
-        Fashion-MNIST CNN it kept per-step selection's gain over random
-        batches, +0.86 against +0.89 points with 600 examples, at half the
-        cost). A subset smaller than two batches grows to that, capped at
-        the pool.
+        count (int), or ``"auto"``: two batches, the smallest subset that
+        gives facility location a real choice (on the Fashion-MNIST CNN it
+        kept per-step selection's gain over random batches, +0.86 against
+        +0.89 points with 600 examples, at half the cost). A subset smaller
+        than two batches grows to that, capped at the pool.
 
         ``class_balance="proportional"`` gives each class a share
         proportional to its size in the pool, at least one example: the
@@ -63,12 +59,12 @@ class RandomSubsets:
         minimises a class-balanced loss and shifts the predicted class prior.
         """
         key = (pool.version, pool.fingerprint, random_subset_size, class_balance,
-               batch_size, auto_fraction)
+               batch_size)
         if key == self._cache_key:
             return self._cache
         pool_counts = pool.class_counts()
         if random_subset_size == "auto":
-            total = max(2 * batch_size, (auto_fraction or 0.0) * pool.n_owned)
+            total = 2 * batch_size
         elif isinstance(random_subset_size, numbers.Integral):
             total = int(random_subset_size)
         else:
