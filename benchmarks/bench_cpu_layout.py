@@ -18,25 +18,14 @@ Run: ``python benchmarks/bench_cpu_layout.py`` (``--repeats``, ``--threads``).
 """
 
 import argparse
-import platform
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from crest_benchmark.provenance import processor_name
 from sklearn_crest._models import SmallCNN
-
-
-def processor_name():
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv=None):
