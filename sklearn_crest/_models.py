@@ -29,9 +29,9 @@ class SmallCNN(nn.Module):
     The convolution weights are stored channels-last (NHWC), so that the
     convolutions and poolings run on the CPU's NHWC kernels: the default NCHW
     max pooling alone took more time than both convolutions, and a training
-    step of 128 examples took 1.7x as long (26.8 against 15.8 ms, AMD EPYC
-    with AVX2, 2 threads, ``benchmarks/bench_cpu_layout.py``).
-    The arithmetic is the same; rounding may differ in the last bits.
+    step of 128 examples took 1.45x as long (24.4 against 16.8 ms, AMD EPYC
+    with AVX2, 2 threads, ``benchmarks/bench_cpu_layout.py``). The
+    arithmetic is the same; rounding may differ in the last bits.
     """
 
     def __init__(self, n_classes, hidden=128):

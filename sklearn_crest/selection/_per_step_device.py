@@ -17,10 +17,11 @@ positions is queued on the device without reading anything back:
 
 The greedy is the engine's ``batched_naive_greedy``; the host path runs
 its numpy twin, ``host_batched_naive_greedy``, which makes the same choices
-(tests check both), so both paths choose alike. The host path stays the default on the CPU,
-where there is no host round trip to save: forced onto the CPU, this path
-took 0.98 times the host path's time for three epochs of per-step selection
-on the Fashion-MNIST CNN (median of 3 interleaved fits each).
+(tests check both), so both paths choose alike. The host path stays the
+default on the CPU, where there is no host round trip to save: forced onto
+the CPU, this path took 0.98 times the host path's time for three epochs of
+per-step selection on the Fashion-MNIST CNN (median of 3 interleaved fits
+each).
 """
 
 import numpy as np

@@ -68,8 +68,9 @@ def autocast_dtype(precision, device):
 def _channels_last_parameters(module):
     """The module's parameters, with the weights of its 2-D convolutions
     copied to channels-last; None when it has no 2-D convolution or they are
-    channels-last already (nothing to gain). Only ``torch.nn.Conv2d`` weights: a custom layer may reshape its
-    4-D parameter with ``view``, which a channels-last copy does not allow."""
+    channels-last already (nothing to gain). Only ``torch.nn.Conv2d``
+    weights: a custom layer may reshape its 4-D parameter with ``view``,
+    which a channels-last copy does not allow."""
     convolutions = {name + ("." if name else "") + "weight"
                     for name, layer in module.named_modules()
                     if isinstance(layer, torch.nn.Conv2d)}
@@ -146,7 +147,7 @@ PRECISION_CONSTRAINT = {"selection_precision": [StrOptions({"auto", "float32", "
 # Rows per chunk of a selection pass on the CPU, in training batches: the
 # activations of larger chunks spill the cache. On the Fashion-MNIST CNN (AMD
 # EPYC with AVX2, 2 threads) two batches of rows took 8.5 ms in chunks of one
-# batch and 16.6 ms in one chunk (``benchmarks/bench_cpu_layout.py``; 600 rows
+# batch and 16.4 ms in one chunk (``benchmarks/bench_cpu_layout.py``; 600 rows
 # took 73 ms in chunks of 256 and 123 ms in one on section 00's Xeon). A
 # training batch is also the largest forward the user's training is known to
 # fit.
